@@ -1,1 +1,14 @@
-export {};
+// Public face of @cloudlet/memory-snapshot: streaming reader and writer of QEMU's migration stream.
+export { MigrationStreamError, type MigrationStreamErrorCode } from './errors.js';
+export { PAGE_SIZE } from './format.js';
+export { DEFAULT_LIMITS } from './limits.js';
+export { type PageIndexer, pageIndexer } from './page-indexer.js';
+export { readMigrationStream } from './reader.js';
+export type {
+  MigrationStreamItem,
+  MigrationStreamLimits,
+  RamBlock,
+  RamPage,
+  StreamPrologue,
+} from './types.js';
+export { type MigrationStreamWriteInput, writeMigrationStream } from './writer.js';
