@@ -1,1 +1,55 @@
-export {};
+// @cloudlet/qemu-driver: run QEMU from a VM spec, talk QMP and the serial console, snapshot and restore.
+
+export { hostfwdRule, type QemuArgvOptions, qemuArgv, type RunPaths, runPathsIn } from './argv.js';
+export type { Clock, TimerHandle } from './clock.js';
+export type { ExitGuard, QemuDriverDeps, Spawn, SpawnedProcess, UnixListener } from './deps.js';
+export {
+  createQemuDriver,
+  type LaunchOptions,
+  type MigrationSource,
+  type QemuDriver,
+  type RestoreOptions,
+} from './driver.js';
+export {
+  MigrationFailedError,
+  type QemuExit,
+  QemuExitedError,
+  QmpClosedError,
+  QmpError,
+  QmpTimeoutError,
+  SerialClosedError,
+  SerialTimeoutError,
+} from './errors.js';
+export { distillQemuError } from './exit-reason.js';
+export { extractLegacyRedirs, parseLegacyRedir } from './legacy-redir.js';
+export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
+export type { ResolvedPortForward } from './ports.js';
+export { createQmpClient, type ExecuteOptions, type QmpClient, type QmpClientOptions } from './qmp/client.js';
+export type { QmpCommands } from './qmp/commands.js';
+export type {
+  MigrationCapability,
+  MigrationInfo,
+  MigrationParameters,
+  QmpEvent,
+  QmpGreeting,
+  StatusInfo,
+} from './qmp/types.js';
+export type { RunningVm, ShutdownOptions } from './running-vm.js';
+export {
+  type CommandResult,
+  createSerialConsole,
+  type RunOptions,
+  type SerialConsole,
+  type SerialConsoleOptions,
+} from './serial/console.js';
+export {
+  type DiskSpec,
+  type DisplaySpec,
+  type NicSpec,
+  type PortForward,
+  type PortForwardInput,
+  parseVmSpec,
+  VmSpec,
+  VmSpecError,
+  type VmSpecInput,
+} from './spec.js';

@@ -1,0 +1,29 @@
+import { type Clock, sleep } from './clock.js';
+import { QemuExitedError } from './errors.js';
+import type { QemuProcess } from './qemu-process.js';
+
+// A socket usually notices QEMU's death a little before the process 'exit' event arrives.
+const EXIT_GRACE_MS = 1000;
+
+/**
+ * Runs `op` against QEMU; if QEMU exits first, or `op` fails and QEMU exits right after, the failure is
+ * reported as a QemuExitedError carrying QEMU's stderr (which says why) instead of e.g. "socket closed".
+ */
+export async function guarded<T>(
+  proc: QemuProcess,
+  clock: Clock,
+  during: string,
+  op: Promise<T>,
+): Promise<T> {
+  const exitedFirst = proc.exited.then((exit): never => {
+    throw new QemuExitedError(exit, during);
+  });
+  try {
+    return await Promise.race([op, exitedFirst]);
+  } catch (error) {
+    if (error instanceof QemuExitedError) throw error;
+    const exit = await Promise.race([proc.exited, sleep(clock, EXIT_GRACE_MS).then(() => undefined)]);
+    if (exit !== undefined) throw new QemuExitedError(exit, during);
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+import type { QemuDriverDeps } from './deps.js';
+import type { PortForward, VmSpec } from './spec.js';
+
+/** A port forward as QEMU runs it: `hostPort` is the real port, even when the spec asked for 0. */
+export interface ResolvedPortForward extends PortForward {
+  /** Index of the NIC in `spec.nics`. */
+  readonly nic: number;
+}
+
+export interface ResolvedPorts {
+  readonly spec: VmSpec;
+  readonly portForwards: readonly ResolvedPortForward[];
+  /** True when at least one port was picked here (then a bind failure is worth one retry). */
+  readonly picked: boolean;
+}
+
+const MAX_PICKS = 20;
+
+/**
+ * Replaces host port 0 by a port that is free right now (bind-to-0 probe). QEMU binds it a moment later,
+ * so another process may win the race; the driver then retries once with fresh ports.
+ */
+export async function resolveHostPorts(
+  spec: VmSpec,
+  pick: QemuDriverDeps['pickFreePort'],
+): Promise<ResolvedPorts> {
+  const taken = new Set<string>();
+  for (const nic of spec.nics) {
+    for (const fwd of nic.portForwards) if (fwd.hostPort !== 0) taken.add(`${fwd.proto}:${fwd.hostPort}`);
+  }
+  const pickUnique = async (fwd: PortForward): Promise<number> => {
+    for (let attempt = 0; attempt < MAX_PICKS; attempt++) {
+      const port = await pick(fwd.proto, fwd.hostAddress);
+      if (!taken.has(`${fwd.proto}:${port}`)) {
+        taken.add(`${fwd.proto}:${port}`);
+        return port;
+      }
+    }
+    throw new Error(`could not find a free ${fwd.proto} port on ${fwd.hostAddress}`);
+  };
+  let picked = false;
+  const nics: VmSpec['nics'] = [];
+  for (const nic of spec.nics) {
+    const portForwards: PortForward[] = [];
+    for (const fwd of nic.portForwards) {
+      if (fwd.hostPort === 0) picked = true;
+      portForwards.push(fwd.hostPort === 0 ? { ...fwd, hostPort: await pickUnique(fwd) } : fwd);
+    }
+    nics.push({ ...nic, portForwards });
+  }
+  const resolved = { ...spec, nics };
+  const portForwards = nics.flatMap((nic, index) => nic.portForwards.map((fwd) => ({ ...fwd, nic: index })));
+  return { spec: resolved, portForwards, picked };
+}

@@ -1,0 +1,128 @@
+import type { RunPaths } from './argv.js';
+import { sleep } from './clock.js';
+import type { QemuDriverDeps } from './deps.js';
+import type { QemuExit } from './errors.js';
+import { guarded } from './exit-guarded.js';
+import { type MemorySnapshot, startSnapshot } from './migration.js';
+import type { ResolvedPortForward } from './ports.js';
+import type { QemuProcess } from './qemu-process.js';
+import type { QmpClient } from './qmp/client.js';
+import type { SerialConsole } from './serial/console.js';
+import type { VmSpec } from './spec.js';
+
+export interface ShutdownOptions {
+  /** How long QEMU gets to exit after QMP `quit` before it is SIGKILLed (10 s). */
+  readonly timeoutMs?: number;
+}
+
+/** A QEMU process the driver started, with its controls. */
+export interface RunningVm extends AsyncDisposable {
+  readonly pid: number;
+  /** The spec QEMU runs, with real host ports in place of 0. */
+  readonly spec: VmSpec;
+  /** The private run folder and the sockets and logs in it. */
+  readonly paths: RunPaths;
+  readonly portForwards: readonly ResolvedPortForward[];
+  readonly qmp: QmpClient;
+  readonly console: SerialConsole;
+  /** Resolves when QEMU has exited, for whatever reason; never rejects. */
+  readonly exited: Promise<QemuExit>;
+  /** QEMU's stderr so far (last 64 KiB). */
+  stderr(): string;
+  /** The host port forwarded to `guestPort` (first NIC that forwards it). */
+  hostPort(guestPort: number, proto?: 'tcp' | 'udp'): number;
+  /**
+   * Stops the guest and streams its memory and device state. The VM then stays in `postmigrate` (paused)
+   * until `cont()`; a second snapshot needs a `cont()` in between.
+   */
+  snapshot(): Promise<MemorySnapshot>;
+  /** Resumes the guest (after a snapshot, or after a restore with `resume: false`). */
+  cont(): Promise<void>;
+  /** QMP `quit` (QEMU flushes its disks), SIGKILL after the timeout; removes the run folder. Idempotent. */
+  shutdown(options?: ShutdownOptions): Promise<QemuExit>;
+  /** SIGKILL at once; removes the run folder. Idempotent. */
+  kill(): Promise<QemuExit>;
+  /** `shutdown({ timeoutMs: 5000 })`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface RunningVmParts {
+  readonly proc: QemuProcess;
+  readonly paths: RunPaths;
+  readonly spec: VmSpec;
+  readonly portForwards: readonly ResolvedPortForward[];
+  readonly qmp: QmpClient;
+  readonly console: SerialConsole;
+  readonly keepRunDir: boolean;
+}
+
+type Deps = Pick<QemuDriverDeps, 'listenUnix' | 'removeDir' | 'clock'>;
+
+function findHostPort(
+  forwards: readonly ResolvedPortForward[],
+  guestPort: number,
+  proto: 'tcp' | 'udp',
+): number {
+  const fwd = forwards.find((f) => f.guestPort === guestPort && f.proto === proto);
+  if (fwd === undefined) throw new Error(`no ${proto} port forward to guest port ${guestPort}`);
+  return fwd.hostPort;
+}
+
+export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
+  const { proc, paths, qmp, console } = parts;
+  let finished: Promise<QemuExit> | undefined;
+  // Runs once, after QEMU is gone however it went.
+  const finish = () => {
+    finished ??= (async () => {
+      const exit = await proc.exited;
+      await Promise.allSettled([qmp.close(), console.close()]);
+      if (!parts.keepRunDir) await deps.removeDir(paths.dir);
+      return exit;
+    })();
+    return finished;
+  };
+  const shutdown = async ({ timeoutMs = 10_000 }: ShutdownOptions = {}) => {
+    if (proc.exit() === undefined && finished === undefined) {
+      qmp.quit().catch(() => {}); // a dead or hung QEMU is handled by the timeout below
+      const exit = await Promise.race([proc.exited, sleep(deps.clock, timeoutMs).then(() => undefined)]);
+      if (exit === undefined) proc.kill('SIGKILL');
+    }
+    return finish();
+  };
+  return {
+    pid: proc.pid,
+    spec: parts.spec,
+    paths,
+    portForwards: parts.portForwards,
+    qmp,
+    console,
+    exited: proc.exited,
+    stderr: proc.stderr,
+    hostPort: (guestPort, proto = 'tcp') => findHostPort(parts.portForwards, guestPort, proto),
+    snapshot: () =>
+      guarded(
+        proc,
+        deps.clock,
+        'snapshot',
+        startSnapshot(
+          qmp,
+          () => deps.listenUnix(paths.migrationOutSocket),
+          paths.migrationOutSocket,
+          deps.clock,
+        ),
+      ).then((snap) => {
+        const completed = guarded(proc, deps.clock, 'snapshot', snap.completed);
+        completed.catch(() => {}); // reported to whoever awaits it; never an unhandled rejection
+        return { stream: snap.stream, completed };
+      }),
+    cont: () => guarded(proc, deps.clock, 'cont', qmp.cont()),
+    shutdown,
+    kill: () => {
+      proc.kill('SIGKILL');
+      return finish();
+    },
+    [Symbol.asyncDispose]: async () => {
+      await shutdown({ timeoutMs: 5000 });
+    },
+  };
+}
