@@ -13,6 +13,7 @@ export default defineConfig({
           name: 'unit',
           include: roots.map((r) => `${r}/*.test.ts`),
           exclude: ['**/*.vm.test.ts', '**/node_modules/**'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -24,6 +25,8 @@ export default defineConfig({
           hookTimeout: 180_000,
           // TCG guests are CPU-bound: one VM test file at a time per core.
           maxWorkers: 2,
+          // Projects with different worker limits must run in separate groups: unit tests first.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

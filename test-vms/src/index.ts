@@ -129,3 +129,14 @@ function parseManifest(text: string): TinyVmManifest {
   if (!ok) throw new Error('unexpected manifest format');
   return m as TinyVmManifest;
 }
+
+export {
+  fetchStatePage,
+  GUEST_HTTP_PORT,
+  type GuestShell,
+  type GuestState,
+  giveGuestState,
+  readGuestState,
+  STATE_PAGE_PATH,
+  sampleCounter,
+} from './guest-state.js';
