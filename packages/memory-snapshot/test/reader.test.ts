@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { readMigrationStream } from '../src/index.js';
+import { readMigrationStream, writeMigrationStream } from '../src/index.js';
 import {
   buildStream,
   chunked,
   collect,
+  concat,
   DEFAULT_DEVICES,
   deviceTailBytes,
   PAGE,
@@ -64,6 +65,19 @@ describe('readMigrationStream', () => {
     const s = buildStream({ blocks, sections: [[{ block: 'pc.ram', offset: PAGE, data: 0xab }]] });
     const r = await readAll(chunked(s.bytes));
     expect(r.pages).toEqual([{ block: 'pc.ram', offset: PAGE, data: new Uint8Array(PAGE).fill(0xab) }]);
+  });
+
+  it('handles blocks and page offsets beyond 4 GiB (be64 read as two be32 halves)', async () => {
+    const big = [{ name: 'pc.ram', length: 6 * 2 ** 30 }];
+    const offset = 5 * 2 ** 30 + 7 * PAGE;
+    const s = buildStream({ blocks: big, sections: [[{ block: 'pc.ram', offset, data: patternPage(7) }]] });
+    const r = await readAll(chunked(s.bytes));
+    expect(r.prologue.blocks).toEqual(big);
+    expect(r.pages).toEqual([{ block: 'pc.ram', offset, data: patternPage(7) }]);
+    const rewritten = concat(
+      await collect(writeMigrationStream({ prologue: r.prologue, pages: r.pages, deviceTail: r.deviceTail })),
+    );
+    expect((await readAll(chunked(rewritten))).pages).toEqual(r.pages);
   });
 
   it('handles streams without section footers', async () => {
