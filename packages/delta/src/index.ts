@@ -1,0 +1,24 @@
+// Public face of @cloudlet/delta: chunk hashing, chunk indexes of a base's disk and memory, and
+// the dedup lookup over them. (Delta codecs and the overlay diff are planned, see README.)
+export { CHUNK_SIZE, HASH_SIZE, hashChunk, isZeroChunk, isZeroHash, ZERO_CHUNK_HASH } from './chunk.js';
+export {
+  type ChunkAddress,
+  type ChunkIndex,
+  type ChunkSpace,
+  createChunkIndex,
+} from './chunk-index.js';
+export { type ChunkIndexBuilder, createChunkIndexBuilder } from './chunk-index-builder.js';
+export {
+  CHUNK_INDEX_HEADER_SIZE,
+  CHUNK_INDEX_MAGIC,
+  CHUNK_INDEX_VERSION,
+  readChunkIndex,
+  writeChunkIndex,
+} from './chunk-index-file.js';
+export { createDedupLookup, type DedupLookup } from './dedup-lookup.js';
+export { ChunkIndexError, type ChunkIndexErrorCode } from './errors.js';
+export {
+  type IndexDiskImageOptions,
+  type IndexProgress,
+  indexDiskImage,
+} from './index-disk-image.js';
