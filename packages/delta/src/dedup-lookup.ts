@@ -55,7 +55,8 @@ export function createDedupLookup(indexes: { memory?: ChunkIndex; disk?: ChunkIn
   const total = memoryCount + (disk?.count ?? 0);
   if (total > 0x3fff_ffff) throw new RangeError(`${total} chunks is more than this lookup can number`);
 
-  const idBits = Math.max(1, Math.ceil(Math.log2(total + 1)));
+  // Bits for id + 1 ≤ total: total's bit length (integer maths, no log2 rounding at powers of two).
+  const idBits = Math.max(1, 32 - Math.clz32(total));
   const idMask = 2 ** idBits - 1;
   let slots = 2;
   while (slots < total * MIN_SLOTS_PER_ENTRY) slots *= 2;

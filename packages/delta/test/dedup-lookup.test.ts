@@ -126,6 +126,23 @@ describe('createDedupLookup', () => {
     }
   });
 
+  it('finds every entry when the entry count sits at a power of two', () => {
+    for (const total of [1, 2, 3, 4, 127, 128, 129, 256]) {
+      const hashes = Array.from({ length: total }, () => new Uint8Array(randomBytes(32)));
+      const half = total >> 1;
+      const lookup = createDedupLookup({
+        memory: indexOf('memory', hashes.slice(0, half)),
+        disk: indexOf('disk', hashes.slice(half)),
+      });
+      expect(lookup.size).toBe(total);
+      hashes.forEach((h, i) => {
+        expect(lookup.find(h)).toEqual(
+          i < half ? { space: 'memory', index: i } : { space: 'disk', index: i - half },
+        );
+      });
+    }
+  });
+
   it('works with one index or none, and counts its memory', () => {
     const empty = createDedupLookup({});
     expect(empty.find(new Uint8Array(32))).toBeUndefined();
