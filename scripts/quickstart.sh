@@ -44,7 +44,9 @@ install_node_modules() {
   log "pnpm install"
   # pnpm's bundled node-gyp ignores the global npmrc; without this every native build tries to download headers.
   export npm_config_nodedir=/usr
-  CI=true pnpm install --frozen-lockfile --reporter=append-only
+  # One retry: a native build (better-sqlite3, zstd-napi) failed once here for no reproducible reason.
+  CI=true pnpm install --frozen-lockfile --reporter=append-only ||
+    CI=true pnpm install --frozen-lockfile --reporter=append-only
 }
 
 build_all() {
