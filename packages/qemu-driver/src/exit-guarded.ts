@@ -1,5 +1,5 @@
 import { type Clock, sleep } from './clock.js';
-import { QemuExitedError } from './errors.js';
+import { QemuExitedError, QmpError, QmpTimeoutError } from './errors.js';
 import type { QemuProcess } from './qemu-process.js';
 
 // A socket usually notices QEMU's death a little before the process 'exit' event arrives.
@@ -21,7 +21,9 @@ export async function guarded<T>(
   try {
     return await Promise.race([op, exitedFirst]);
   } catch (error) {
-    if (error instanceof QemuExitedError) throw error;
+    // QEMU answered (or is merely slow): it is alive, and the error stands as it is.
+    if (error instanceof QemuExitedError || error instanceof QmpError || error instanceof QmpTimeoutError)
+      throw error;
     const exit = await Promise.race([proc.exited, sleep(clock, EXIT_GRACE_MS).then(() => undefined)]);
     if (exit !== undefined) throw new QemuExitedError(exit, during);
     throw error;

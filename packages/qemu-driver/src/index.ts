@@ -24,6 +24,16 @@ export { distillQemuError } from './exit-reason.js';
 export { extractLegacyRedirs, parseLegacyRedir } from './legacy-redir.js';
 export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
 export type { ResolvedPortForward } from './ports.js';
+export {
+  type ConvertDiskOptions,
+  convertDisk,
+  createDiskOverlay,
+  type DiskExtent,
+  type DiskOverlayOptions,
+  mapDisk,
+  QemuImgError,
+  type QemuImgRunner,
+} from './qemu-img.js';
 export { createQmpClient, type ExecuteOptions, type QmpClient, type QmpClientOptions } from './qmp/client.js';
 export type { QmpCommands } from './qmp/commands.js';
 export type {

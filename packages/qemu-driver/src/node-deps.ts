@@ -42,8 +42,11 @@ export function listenUnix(path: string): Promise<UnixListener> {
       server.off('error', reject);
       resolve({
         accept,
-        // Stops listening (and unlinks the path); accepted connections stay open.
-        close: () => new Promise<void>((done) => server.close(() => done())),
+        // Stops listening (and unlinks the path); accepted connections stay open. server.close()'s callback
+        // would wait for those connections to end, so it is not awaited.
+        close: async () => {
+          server.close();
+        },
       });
     });
   });

@@ -48,6 +48,8 @@ export function startQemuProcess(
   const child = deps.spawn(command, args);
   const stderr = stderrCollector();
   let exit: QemuExit | undefined;
+  let gone = false;
+  let killed = false;
   const stderrEnded = new Promise<void>((resolve) => {
     if (!child.stderr) return resolve();
     child.stderr.on('data', stderr.add);
@@ -61,6 +63,7 @@ export function startQemuProcess(
   });
   const exited = new Promise<QemuExit>((resolve) => {
     const finish = async (code: number | null, signal: NodeJS.Signals | null, extra = '') => {
+      gone = true;
       untrack();
       // 'exit' can come before the last stderr bytes; they hold the reason, so wait for them briefly.
       await Promise.race([stderrEnded, sleep(deps.clock, STDERR_DRAIN_MS)]);
@@ -77,7 +80,10 @@ export function startQemuProcess(
     exit: () => exit,
     stderr: stderr.text,
     kill: (signal) => {
-      if (exit === undefined) child.kill(signal);
+      // Once QEMU is gone its pid may be reused; and one SIGKILL is enough.
+      if (gone || (signal === 'SIGKILL' && killed)) return;
+      killed ||= signal === 'SIGKILL';
+      child.kill(signal);
     },
   };
 }

@@ -4,6 +4,9 @@ import { fakeClock } from './fakes/fake-clock.js';
 import { fakeQmp, GREETING } from './fakes/fake-qmp.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await tick();
+}
 
 describe('createQmpClient', () => {
   it('reads the greeting and negotiates capabilities before returning', async () => {
@@ -34,7 +37,7 @@ describe('createQmpClient', () => {
     const qmp = await createQmpClient(qemu.socket);
     const first = qmp.execute<{ n: number }>('query-status');
     const second = qmp.execute<{ n: number }>('query-status');
-    await tick();
+    await until(() => held.length === 2);
     qemu.reply(held[1], { return: { n: 2 } });
     qemu.reply(held[0], { return: { n: 1 } });
     expect(await first).toEqual({ n: 1 });
@@ -51,7 +54,7 @@ describe('createQmpClient', () => {
     const qmp = await createQmpClient(qemu.socket);
     const a = qmp.queryStatus();
     const b = qmp.queryStatus();
-    await tick();
+    await until(() => ids.length === 2);
     const both = `{"return":{"status":"running","running":true},"id":${ids[0]}}\r\n{"return":{"status":"paused","running":false},"id":${ids[1]}}\r\n`;
     qemu.send(both.slice(0, 17));
     qemu.send(both.slice(17));
@@ -125,7 +128,7 @@ describe('createQmpClient', () => {
     });
     const qmp = await createQmpClient(qemu.socket, { clock, timeoutMs: 500 });
     const pending = qmp.queryMigrate().catch((e: unknown) => e);
-    await tick();
+    await until(() => ids.length === 1);
     advance(499);
     advance(1);
     const error = await pending;
