@@ -30,6 +30,7 @@ export {
   createDiskOverlay,
   type DiskExtent,
   type DiskOverlayOptions,
+  type MapDiskOptions,
   mapDisk,
   QemuImgError,
   type QemuImgRunner,

@@ -83,7 +83,17 @@ export interface DiskExtent {
   readonly offset?: number;
 }
 
+export interface MapDiskOptions {
+  /** `-U`: read an image a running QEMU holds open (the answer may be slightly stale). */
+  readonly forceShare?: boolean;
+}
+
 /** Where each byte range of a disk image lives; an overlay's own clusters are those with depth 0. */
-export async function mapDisk(file: string, run: QemuImgRunner = runQemuImg): Promise<DiskExtent[]> {
-  return JSON.parse(await run(['map', '--output=json', file])) as DiskExtent[];
+export async function mapDisk(
+  file: string,
+  options: MapDiskOptions = {},
+  run: QemuImgRunner = runQemuImg,
+): Promise<DiskExtent[]> {
+  const share = options.forceShare === true ? ['-U'] : [];
+  return JSON.parse(await run(['map', ...share, '--output=json', file])) as DiskExtent[];
 }

@@ -53,10 +53,14 @@ describe('qemu-img helpers', () => {
     const json =
       '[{ "start": 0, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": 327680}]';
     const { calls, run } = recorder(json);
-    expect(await mapDisk('/w/o.qcow2', run)).toEqual([
+    await mapDisk('/w/o.qcow2', { forceShare: true }, run);
+    expect(await mapDisk('/w/o.qcow2', {}, run)).toEqual([
       { start: 0, length: 65536, depth: 0, present: true, zero: false, data: true, offset: 327680 },
     ]);
-    expect(calls).toEqual([['map', '--output=json', '/w/o.qcow2']]);
+    expect(calls).toEqual([
+      ['map', '-U', '--output=json', '/w/o.qcow2'],
+      ['map', '--output=json', '/w/o.qcow2'],
+    ]);
   });
 
   it("explains failures with qemu-img's message", () => {
