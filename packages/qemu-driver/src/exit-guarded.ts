@@ -1,9 +1,14 @@
 import { type Clock, sleep } from './clock.js';
-import { QemuExitedError, QmpError, QmpTimeoutError } from './errors.js';
+import { QemuExitedError, QmpError, QmpTimeoutError, SerialTimeoutError } from './errors.js';
 import type { QemuProcess } from './qemu-process.js';
 
 // A socket usually notices QEMU's death a little before the process 'exit' event arrives.
 const EXIT_GRACE_MS = 1000;
+
+/** QEMU answered, or is merely slow: it is alive, and the error stands as it is. */
+function isAliveError(error: unknown): boolean {
+  return error instanceof QmpError || error instanceof QmpTimeoutError || error instanceof SerialTimeoutError;
+}
 
 /**
  * Runs `op` against QEMU; if QEMU exits first, or `op` fails and QEMU exits right after, the failure is
@@ -21,9 +26,7 @@ export async function guarded<T>(
   try {
     return await Promise.race([op, exitedFirst]);
   } catch (error) {
-    // QEMU answered (or is merely slow): it is alive, and the error stands as it is.
-    if (error instanceof QemuExitedError || error instanceof QmpError || error instanceof QmpTimeoutError)
-      throw error;
+    if (error instanceof QemuExitedError || isAliveError(error)) throw error;
     const exit = await Promise.race([proc.exited, sleep(clock, EXIT_GRACE_MS).then(() => undefined)]);
     if (exit !== undefined) throw new QemuExitedError(exit, during);
     throw error;

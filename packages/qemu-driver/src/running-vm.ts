@@ -3,6 +3,7 @@ import { sleep } from './clock.js';
 import type { QemuDriverDeps } from './deps.js';
 import type { QemuExit } from './errors.js';
 import { guarded } from './exit-guarded.js';
+import { guardConsole, guardQmp } from './guarded-controls.js';
 import { type MemorySnapshot, startSnapshot } from './migration.js';
 import type { ResolvedPortForward } from './ports.js';
 import type { QemuProcess } from './qemu-process.js';
@@ -94,8 +95,8 @@ export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
     spec: parts.spec,
     paths,
     portForwards: parts.portForwards,
-    qmp,
-    console,
+    qmp: guardQmp(qmp, proc, deps.clock),
+    console: guardConsole(console, proc, deps.clock),
     exited: proc.exited,
     stderr: proc.stderr,
     hostPort: (guestPort, proto = 'tcp') => findHostPort(parts.portForwards, guestPort, proto),

@@ -251,6 +251,29 @@ describe('RunningVm lifecycle', () => {
     await vm.kill();
     expect(host.removedDirs).toEqual(['/fake/run1']);
   });
+  it('reports console and QMP calls cut short by a QEMU exit as QemuExitedError', async () => {
+    const host = fakeHost();
+    const vm = await createQemuDriver(host.deps).launch(spec);
+    const qemu = host.last();
+    qemu.shell.hang('reboot -f');
+    const running = vm.console.run('reboot -f').catch((e: unknown) => e);
+    await tick();
+    qemu.exit(0, null, 'qemu-system-x86_64: terminating on guest reset (no-reboot)\n');
+    const error = await running;
+    expect(error).toBeInstanceOf(QemuExitedError);
+    expect((error as Error).message).toContain('during console command reboot -f');
+    await expect(vm.qmp.queryStatus()).rejects.toBeInstanceOf(QemuExitedError);
+    await expect(vm.qmp.execute('query-status')).rejects.toBeInstanceOf(QemuExitedError);
+    await vm.kill();
+  });
+
+  it('lets QMP quit through the guarded client', async () => {
+    const host = fakeHost();
+    const vm = await createQemuDriver(host.deps).launch(spec);
+    await expect(vm.qmp.quit()).resolves.toBeUndefined();
+    expect((await vm.exited).code).toBe(0);
+    await vm.kill();
+  });
 });
 
 describe('RunningVm.snapshot', () => {

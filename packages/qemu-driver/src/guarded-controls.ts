@@ -1,0 +1,35 @@
+import type { Clock } from './clock.js';
+import { guarded } from './exit-guarded.js';
+import type { QemuProcess } from './qemu-process.js';
+import type { QmpClient } from './qmp/client.js';
+import { qmpCommands } from './qmp/commands.js';
+import type { SerialConsole } from './serial/console.js';
+
+// The QMP client and console handed to users: any call cut short by QEMU's exit rejects with a
+// QemuExitedError that carries QEMU's stderr, rather than a bare "connection closed".
+
+export function guardQmp(qmp: QmpClient, proc: QemuProcess, clock: Clock): QmpClient {
+  const execute: QmpClient['execute'] = (command, args, options) =>
+    guarded(proc, clock, `QMP ${command}`, qmp.execute(command, args, options));
+  return {
+    ...qmp,
+    execute,
+    ...qmpCommands(execute),
+    // quit makes QEMU exit by design; the plain client already treats the hang-up as success.
+    quit: qmp.quit,
+    waitForEvent: (name, predicate, timeoutMs) =>
+      guarded(proc, clock, `event ${name}`, qmp.waitForEvent(name, predicate, timeoutMs)),
+  };
+}
+
+export function guardConsole(console: SerialConsole, proc: QemuProcess, clock: Clock): SerialConsole {
+  return {
+    ...console,
+    waitFor: (pattern, timeoutMs) =>
+      guarded(proc, clock, `console wait for ${String(pattern)}`, console.waitFor(pattern, timeoutMs)),
+    run: (command, options) =>
+      guarded(proc, clock, `console command ${command}`, console.run(command, options)),
+    runWithStatus: (command, options) =>
+      guarded(proc, clock, `console command ${command}`, console.runWithStatus(command, options)),
+  };
+}
