@@ -173,6 +173,18 @@ describe('createSerialConsole', () => {
     await expect(console.run('true')).rejects.toBeInstanceOf(SerialClosedError);
   });
 
+  it('bounds the buffer when nobody reads the output', async () => {
+    const guest = fakeSocket();
+    const console = createSerialConsole(guest.socket);
+    for (let i = 0; i < 40; i++) guest.send(`${String(i).padStart(2, '0')}${'.'.repeat(64 * 1024)}\n`);
+    guest.send('vm# ');
+    const seen = await console.waitFor('vm# ');
+    expect(seen.length).toBeLessThanOrEqual(1024 * 1024);
+    expect(seen.length).toBeGreaterThan(64 * 1024);
+    expect(seen.startsWith('00')).toBe(false);
+    expect(console.tail(4)).toBe('vm# ');
+  });
+
   it('keeps a bounded tail of everything seen', async () => {
     const guest = fakeSocket();
     const console = createSerialConsole(guest.socket);

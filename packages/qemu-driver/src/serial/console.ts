@@ -55,6 +55,9 @@ interface Waiter {
 
 // Consumed output is dropped beyond this, keeping enough for error messages.
 const KEEP_CONSUMED = 8192;
+// A guest that prints while nobody waits must not grow the buffer forever; the oldest text goes first
+// (serial.log in the run folder has all of it).
+const MAX_BUFFERED = 1024 * 1024;
 
 function findPattern(pattern: RegExp | string) {
   return (text: string) => {
@@ -112,6 +115,11 @@ export function createSerialConsole(socket: Duplex, options: SerialConsoleOption
 
   socket.on('data', (chunk: Buffer | string) => {
     text += strip(typeof chunk === 'string' ? chunk : decoder.write(chunk));
+    if (text.length > MAX_BUFFERED) {
+      const drop = text.length - MAX_BUFFERED / 2;
+      text = text.slice(drop);
+      cursor = Math.max(0, cursor - drop);
+    }
     check();
   });
 
