@@ -42,7 +42,9 @@ export async function giveGuestState(shell: GuestShell, tmpfsKiB = 1024): Promis
 export async function readGuestState(shell: GuestShell): Promise<GuestState> {
   const lines = (
     await shell.run(
-      'echo "$CLOUDLET_STATE"; sha256sum /tmp/state.bin; cat /mnt/state.txt; cat /mnt/www/state.html; cat /tmp/counter',
+      // Dropping the page cache first makes the disk file come from the disk, not from RAM.
+      'sync; echo 3 > /proc/sys/vm/drop_caches; echo "$CLOUDLET_STATE"; sha256sum /tmp/state.bin; ' +
+        'cat /mnt/state.txt; cat /mnt/www/state.html; cat /tmp/counter',
     )
   ).split('\n');
   const [shellVariable = '', sumLine = '', diskFile = '', page = '', counter = ''] = lines.map((l) =>
