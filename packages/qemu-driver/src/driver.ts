@@ -99,7 +99,12 @@ async function connectControls(
   return { qmp, console };
 }
 
-async function startOnce(deps: QemuDriverDeps, spec: VmSpec, options: LaunchOptions, incoming: boolean) {
+async function startOnce(
+  deps: QemuDriverDeps,
+  spec: VmSpec,
+  options: LaunchOptions,
+  incoming: boolean,
+): Promise<Started> {
   const dir = await deps.makeRunDir(options.runDirParent);
   const keepRunDir = options.keepRunDir ?? false;
   let proc: QemuProcess | undefined;
@@ -117,7 +122,7 @@ async function startOnce(deps: QemuDriverDeps, spec: VmSpec, options: LaunchOpti
       ...controls,
       keepRunDir,
     };
-    return { started: { vm: createRunningVm(parts, deps), proc }, picked: ports.picked };
+    return { vm: createRunningVm(parts, deps), proc };
   } catch (error) {
     proc?.kill('SIGKILL');
     await proc?.exited;
@@ -135,11 +140,11 @@ async function start(
 ): Promise<Started> {
   const hasAutoPorts = spec.nics.some((nic) => nic.portForwards.some((fwd) => fwd.hostPort === 0));
   try {
-    return (await startOnce(deps, spec, options, incoming)).started;
+    return await startOnce(deps, spec, options, incoming);
   } catch (error) {
     const retry = hasAutoPorts && error instanceof QemuExitedError && isHostForwardFailure(error.stderr);
     if (!retry) throw error;
-    return (await startOnce(deps, spec, options, incoming)).started;
+    return startOnce(deps, spec, options, incoming);
   }
 }
 

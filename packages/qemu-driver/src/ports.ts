@@ -10,8 +10,6 @@ export interface ResolvedPortForward extends PortForward {
 export interface ResolvedPorts {
   readonly spec: VmSpec;
   readonly portForwards: readonly ResolvedPortForward[];
-  /** True when at least one port was picked here (then a bind failure is worth one retry). */
-  readonly picked: boolean;
 }
 
 const MAX_PICKS = 20;
@@ -38,17 +36,15 @@ export async function resolveHostPorts(
     }
     throw new Error(`could not find a free ${fwd.proto} port on ${fwd.hostAddress}`);
   };
-  let picked = false;
   const nics: VmSpec['nics'] = [];
   for (const nic of spec.nics) {
     const portForwards: PortForward[] = [];
     for (const fwd of nic.portForwards) {
-      if (fwd.hostPort === 0) picked = true;
       portForwards.push(fwd.hostPort === 0 ? { ...fwd, hostPort: await pickUnique(fwd) } : fwd);
     }
     nics.push({ ...nic, portForwards });
   }
   const resolved = { ...spec, nics };
   const portForwards = nics.flatMap((nic, index) => nic.portForwards.map((fwd) => ({ ...fwd, nic: index })));
-  return { spec: resolved, portForwards, picked };
+  return { spec: resolved, portForwards };
 }
