@@ -5,13 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type MigrationStreamItem,
-  type RamPage,
-  readMigrationStream,
-  type StreamPrologue,
-  writeMigrationStream,
-} from '@cloudlet/memory-snapshot';
+import { collectMigrationStream, writeMigrationStream } from '@cloudlet/memory-snapshot';
 import { convertDisk, createDiskOverlay, createQemuDriver, type RunningVm } from '@cloudlet/qemu-driver';
 import {
   fetchStatePage,
@@ -31,40 +25,6 @@ let failures = 0;
 function check(label: string, ok: boolean, detail: string) {
   if (!ok) failures++;
   console.log(`  ${ok ? '\x1b[32m✓\x1b[0m' : '\x1b[31m✗\x1b[0m'} ${label.padEnd(26)} ${detail}`);
-}
-
-interface CapturedSnapshot {
-  prologue: StreamPrologue;
-  pages: RamPage[];
-  zeroPages: number;
-  deviceTail: Uint8Array;
-  bytes: number;
-}
-
-/** Reads the whole snapshot stream, keeping the non-zero pages (a fresh QEMU's RAM is already zero). */
-async function captureSnapshot(vm: RunningVm): Promise<CapturedSnapshot> {
-  const snapshot = await vm.snapshot();
-  let bytes = 0;
-  snapshot.stream.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
-  });
-  const captured: Partial<CapturedSnapshot> & { pages: RamPage[]; zeroPages: number } = {
-    pages: [],
-    zeroPages: 0,
-  };
-  const items: AsyncIterable<MigrationStreamItem> = readMigrationStream(snapshot.stream);
-  for await (const item of items) {
-    if (item.kind === 'prologue') captured.prologue = item.prologue;
-    else if (item.kind === 'deviceTail') captured.deviceTail = item.bytes;
-    else if (item.kind === 'page') {
-      if (item.page.data === null) captured.zeroPages++;
-      else captured.pages.push(item.page);
-    }
-  }
-  await snapshot.completed;
-  if (captured.prologue === undefined || captured.deviceTail === undefined)
-    throw new Error('incomplete stream');
-  return { ...captured, prologue: captured.prologue, deviceTail: captured.deviceTail, bytes };
 }
 
 function shuffled<T>(items: T[]): T[] {
@@ -102,7 +62,9 @@ async function main() {
 
     step('3. Snapshot memory through the driver into the migration-stream reader');
     t = performance.now();
-    const snap = await captureSnapshot(source.vm);
+    const snapshot = await source.vm.snapshot();
+    const snap = await collectMigrationStream(snapshot.stream); // zero pages counted, not kept
+    await snapshot.completed;
     const { prologue } = snap;
     console.log(
       `  ${(snap.bytes / 1e6).toFixed(1)} MB in ${seconds(t)}: machine ${prologue.machineType}, ` +

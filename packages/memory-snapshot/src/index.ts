@@ -1,4 +1,5 @@
 // Public face of @cloudlet/memory-snapshot: streaming reader and writer of QEMU's migration stream.
+export { type CollectedMigrationStream, type CollectOptions, collectMigrationStream } from './collect.js';
 export { MigrationStreamError, type MigrationStreamErrorCode } from './errors.js';
 export { PAGE_SIZE } from './format.js';
 export { DEFAULT_LIMITS } from './limits.js';
