@@ -4,10 +4,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TinyVm, tinyVm } from '@cloudlet/test-vms';
+import { type TinyVm, tinyVm, tinyVmSpec } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiskOverlay, mapDisk, type RunningVm } from '../src/index.js';
-import { qemuAlive, recordingDriver, startFixture, tinySpec, waitUntilGone } from './vm-helpers.js';
+import { qemuAlive, recordingDriver, startFixture, waitUntilGone } from './vm-helpers.js';
 
 describe('launching the tiny VM', () => {
   let tiny: TinyVm;
@@ -20,7 +20,7 @@ describe('launching the tiny VM', () => {
     work = await mkdtemp(join(tmpdir(), 'qd-launch-'));
     await createDiskOverlay({ file: join(work, 'disk.qcow2'), backingFile: tiny.disk, backingFormat: 'raw' });
     const started = performance.now();
-    vm = await driver.launch(tinySpec(tiny, { file: join(work, 'disk.qcow2'), format: 'qcow2' }));
+    vm = await driver.launch(tinyVmSpec(tiny, { file: join(work, 'disk.qcow2'), format: 'qcow2' }));
     await vm.console.waitFor(tiny.prompt, 60_000);
     console.log(`boot: spawn → shell prompt ${((performance.now() - started) / 1000).toFixed(2)} s`);
   });

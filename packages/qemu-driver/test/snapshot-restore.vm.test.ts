@@ -1,10 +1,19 @@
-// Snapshot a running tiny VM into a file and restore it in a fresh QEMU on a copy of the disk state:
-// every piece of guest state must survive, and a mismatched restore must fail cleanly.
+// Snapshot a running tiny VM through the driver into the migration-stream reader (and a file), rebuild the
+// stream with the writer (pages shuffled and re-sectioned, zero pages dropped) and restore it in a fresh QEMU
+// on a copy of the disk state: every piece of guest state must survive, and a mismatched restore must fail
+// cleanly.
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  type CollectedMigrationStream,
+  collectMigrationStream,
+  pageIndexer,
+  writeMigrationStream,
+} from '@cloudlet/memory-snapshot';
 import {
   fetchStatePage,
   type GuestState,
@@ -13,10 +22,23 @@ import {
   sampleCounter,
   type TinyVm,
   tinyVm,
+  tinyVmSpec,
 } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertDisk, createDiskOverlay, QemuExitedError, type RunningVm } from '../src/index.js';
-import { qemuAlive, recordingDriver, tinySpec } from './vm-helpers.js';
+import { qemuAlive, recordingDriver } from './vm-helpers.js';
+
+/** Fisher-Yates with a fixed seed, so a failure can be replayed. */
+function shuffled<T>(items: readonly T[], seed = 42): T[] {
+  const out = [...items];
+  let state = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2);
 
@@ -27,6 +49,7 @@ describe('snapshot and restore of the tiny VM', () => {
   let restored: RunningVm | undefined;
   let before: GuestState;
   let sourcePort: number;
+  let collected: CollectedMigrationStream;
   const { driver, pids, runDirs } = recordingDriver();
   const snapFile = () => join(work, 'mem.snap');
   const diskAtSnapshot = () => join(work, 'disk-at-snapshot.raw');
@@ -39,7 +62,7 @@ describe('snapshot and restore of the tiny VM', () => {
       backingFile: tiny.disk,
       backingFormat: 'raw',
     });
-    source = await driver.launch(tinySpec(tiny, { file: join(work, 'source.qcow2'), format: 'qcow2' }));
+    source = await driver.launch(tinyVmSpec(tiny, { file: join(work, 'source.qcow2'), format: 'qcow2' }));
     await source.console.waitFor(tiny.prompt, 60_000);
     before = await giveGuestState(source.console);
     sourcePort = source.hostPort(80);
@@ -55,10 +78,17 @@ describe('snapshot and restore of the tiny VM', () => {
     if (!source) throw new Error('no source VM');
     const started = performance.now();
     const snapshot = await source.snapshot();
-    const [, info] = await Promise.all([
-      pipeline(snapshot.stream, createWriteStream(snapFile())),
+    // One stream, two readers: the migration-stream reader and a file (for the mismatch tests below).
+    const toReader = new PassThrough();
+    const toFile = new PassThrough();
+    snapshot.stream.pipe(toReader);
+    snapshot.stream.pipe(toFile);
+    const [stream, , info] = await Promise.all([
+      collectMigrationStream(toReader),
+      pipeline(toFile, createWriteStream(snapFile())),
       snapshot.completed,
     ]);
+    collected = stream;
     const size = (await stat(snapFile())).size;
     console.log(
       `snapshot: ${seconds(started)} s, ${(size / 1e6).toFixed(1)} MB, QEMU total-time ${info['total-time']} ms`,
@@ -70,6 +100,18 @@ describe('snapshot and restore of the tiny VM', () => {
     await convertDisk({ source: join(work, 'source.qcow2'), target: diskAtSnapshot(), targetFormat: 'raw' });
   });
 
+  it('the reader sees the whole stream: machine type, block table, every page exactly once', () => {
+    const { prologue, pages, zeroPages } = collected;
+    expect(prologue.machineType).toMatch(/^pc-i440fx-/);
+    expect(prologue.blocks).toContainEqual({ name: 'pc.ram', length: tiny.memoryMiB * 1024 * 1024 });
+    expect(prologue.blocks.map((b) => b.name)).toContain('0000:00:03.0/virtio-net-pci.rom');
+    const indexer = pageIndexer(prologue.blocks);
+    const seen = new Set(pages.map((p) => indexer.indexOf(p.block, p.offset)));
+    expect(seen.size).toBe(pages.length);
+    expect(pages.length + zeroPages).toBe(indexer.pageCount);
+    expect(collected.deviceTail.length).toBeGreaterThan(10_000);
+  });
+
   it('cont() resumes the source after the snapshot', async () => {
     if (!source) throw new Error('no source VM');
     await source.cont();
@@ -78,14 +120,17 @@ describe('snapshot and restore of the tiny VM', () => {
     await source.kill();
   });
 
-  it('restores in a fresh QEMU on a copy of the disk: shell, tmpfs, counter, disk and httpd survive', async () => {
+  it('restores the rewritten stream in a fresh QEMU on a copy of the disk: shell, tmpfs, counter, disk and httpd survive', async () => {
     const disk = join(work, 'restored.raw');
     await copyFile(diskAtSnapshot(), disk);
+    const rewritten = writeMigrationStream({
+      prologue: collected.prologue,
+      pages: shuffled(collected.pages), // zero pages were dropped by collectMigrationStream
+      deviceTail: collected.deviceTail,
+      pagesPerSection: 777,
+    });
     const started = performance.now();
-    restored = await driver.restore(
-      tinySpec(tiny, { file: disk, format: 'raw' }),
-      createReadStream(snapFile()),
-    );
+    restored = await driver.restore(tinyVmSpec(tiny, { file: disk, format: 'raw' }), rewritten);
     const loaded = seconds(started);
     const after = await readGuestState(restored.console);
     console.log(`restore: resumed after ${loaded} s, shell answered after ${seconds(started)} s`);
@@ -131,7 +176,10 @@ describe('snapshot and restore of the tiny VM', () => {
     await copyFile(diskAtSnapshot(), disk);
     const spawnedBefore = pids.length;
     const error = await driver
-      .restore(tinySpec(tiny, { file: disk, format: 'raw' }, 256), createReadStream(snapFile()))
+      .restore(
+        { ...tinyVmSpec(tiny, { file: disk, format: 'raw' }), memoryMiB: 256 },
+        createReadStream(snapFile()),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QemuExitedError);
     expect((error as Error).message).toContain('Size mismatch: pc.ram: 0x8000000 != 0x10000000');
@@ -147,7 +195,7 @@ describe('snapshot and restore of the tiny VM', () => {
     const disk = join(work, 'mismatch2.raw');
     await copyFile(diskAtSnapshot(), disk);
     const spec = {
-      ...tinySpec(tiny, { file: disk, format: 'raw' }),
+      ...tinyVmSpec(tiny, { file: disk, format: 'raw' }),
       nics: [{ pciSlot: 0x05, portForwards: [] }],
     };
     const error = await driver.restore(spec, createReadStream(snapFile())).catch((e: unknown) => e);

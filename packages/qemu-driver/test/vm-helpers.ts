@@ -1,8 +1,7 @@
 // Shared by the real-QEMU tests (`*.vm.test.ts`).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { TinyVm } from '@cloudlet/test-vms';
-import { createQemuDriver, type QemuDriver, type VmSpecInput } from '../src/index.js';
+import { createQemuDriver, type QemuDriver } from '../src/index.js';
 import { defaultDeps } from '../src/node-deps.js';
 
 /**
@@ -27,21 +26,6 @@ export async function waitUntilGone(pid: number, timeoutMs = 5000): Promise<bool
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
-}
-
-export function tinySpec(
-  vm: TinyVm,
-  disk: { file: string; format: 'raw' | 'qcow2' },
-  memoryMiB = vm.memoryMiB,
-) {
-  return {
-    memoryMiB,
-    kernel: vm.kernel,
-    initrd: vm.initrd,
-    append: vm.append,
-    disks: [disk],
-    nics: [{ portForwards: [{ guestPort: 80 }] }],
-  } satisfies VmSpecInput;
 }
 
 /** A real driver that also records every QEMU pid and run folder it creates. */
