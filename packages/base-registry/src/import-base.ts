@@ -1,0 +1,147 @@
+import { mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { DecompressStream } from 'zstd-napi';
+import type { RegistryContext } from './context.js';
+import { rowById } from './database.js';
+import { downloadTo } from './download.js';
+import { RegistryError } from './errors.js';
+import { finishBase } from './finish-base.js';
+import { BASE_FILES } from './layout.js';
+import { BASE_LIMITS } from './limits.js';
+import type { BaseManifest } from './manifest.js';
+import { BULK_MEMBERS, type BulkFile, bulkFilesOf } from './package-format.js';
+import { type OpenPackage, openPackage } from './package-reader.js';
+import type { ProgressListener } from './progress.js';
+import { sparseFileWriter } from './sparse-file-writer.js';
+import { tempName } from './temp-owner.js';
+
+export interface ImportOptions {
+  onProgress?: ProgressListener;
+  /**
+   * Most bytes the import may write: the download, and separately the decompressed base.
+   * Default: the registry limits (disk + memory snapshot + boot files).
+   */
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_MAX_BYTES =
+  BASE_LIMITS.maxDiskBytes + BASE_LIMITS.maxMemorySnapshotBytes + 2 * BASE_LIMITS.maxBootFileBytes;
+
+/**
+ * Import = download (URL) → check the zip and base.json → decompress into a staging folder → the
+ * same finishBase() as register, told what base.json expects, so every hash and the id are
+ * recomputed from the bytes and compared before anything is committed. All work happens in
+ * owned folders under tmp/, removed whatever happens (or by the next open() after a crash).
+ */
+export async function importBaseFrom(
+  ctx: RegistryContext,
+  source: string,
+  options: ImportOptions,
+): Promise<{ id: string; alreadyPresent: boolean }> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const work: string[] = [];
+  const ownedDir = async (kind: 'import' | 'stage') => {
+    const dir = join(ctx.layout.tmp, tempName(kind));
+    work.push(dir);
+    await mkdir(dir);
+    return dir;
+  };
+  try {
+    let zipPath = localPath(source);
+    if (zipPath === undefined) {
+      zipPath = join(await ownedDir('import'), 'package.zip');
+      await downloadTo(source, zipPath, {
+        fetch: ctx.fetch,
+        maxBytes,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    }
+    const pkg = await openPackage(zipPath, { maxBytes });
+    try {
+      const { manifest } = pkg;
+      // Already here: the local copy was verified when it was registered; nothing to unpack.
+      if (rowById(ctx.db, manifest.id)) return { id: manifest.id, alreadyPresent: true };
+      const staged = await ownedDir('stage');
+      await unpack(pkg, manifest, staged, options);
+      const { alreadyPresent } = await finishBase(
+        ctx,
+        staged,
+        {
+          spec: manifest.spec,
+          qemuVersion: manifest.hostFacts.qemuVersion,
+          cpuModel: manifest.hostFacts.cpuModel,
+          label: manifest.label,
+          createdAt: manifest.createdAt,
+          expected: manifest,
+        },
+        { onProgress: options.onProgress, signal: options.signal },
+      );
+      return { id: manifest.id, alreadyPresent };
+    } finally {
+      pkg.close();
+    }
+  } finally {
+    await Promise.all(work.map((dir) => rm(dir, { recursive: true, force: true })));
+  }
+}
+
+/** A local file path (plain or file: URL), or undefined for http(s); other schemes are refused. */
+function localPath(source: string): string | undefined {
+  if (/^https?:\/\//i.test(source)) return undefined;
+  if (/^file:/i.test(source)) return fileURLToPath(source);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source))
+    throw new RegistryError('download-failed', `cannot import from ${source}: only files and http(s) URLs`);
+  return source;
+}
+
+async function unpack(pkg: OpenPackage, manifest: BaseManifest, dir: string, options: ImportOptions) {
+  const files = bulkFilesOf(manifest);
+  const totalBytes = files.reduce((sum, f) => sum + f.bytes, 0);
+  let bytesDone = 0;
+  for (const { file, bytes } of files) {
+    options.signal?.throwIfAborted();
+    await unpackMember(pkg, file, bytes, join(dir, BASE_FILES[file]), (n) => {
+      bytesDone += n;
+      options.onProgress?.({ stage: 'decompress', bytesDone, totalBytes });
+    });
+  }
+}
+
+async function unpackMember(
+  pkg: OpenPackage,
+  file: BulkFile,
+  declared: number,
+  target: string,
+  onBytes: (bytes: number) => void,
+): Promise<void> {
+  const member = BULK_MEMBERS[file];
+  const handle = await open(target, 'wx');
+  try {
+    const writer = sparseFileWriter(handle, {
+      maxBytes: declared,
+      onTooLarge: () =>
+        new RegistryError(
+          'hash-mismatch',
+          `${member} decompresses to more than the ${declared} bytes base.json declares`,
+        ),
+      onBytes,
+    });
+    try {
+      await pipeline(await pkg.openMember(file), new DecompressStream(), writer);
+    } catch (e) {
+      if (e instanceof RegistryError) throw e;
+      throw new RegistryError('bad-package', `${member} is damaged (${(e as Error).message})`, { cause: e });
+    }
+    if (writer.bytesWritten !== declared)
+      throw new RegistryError(
+        'hash-mismatch',
+        `${member} decompresses to ${writer.bytesWritten} bytes, base.json declares ${declared}`,
+      );
+  } finally {
+    await handle.close();
+  }
+}
