@@ -7,6 +7,7 @@ export { BaseNotFoundError, RegistryError, type RegistryErrorCode } from './erro
 export type { ExportOptions, ExportResult } from './export-base.js';
 export type { ImportOptions } from './import-base.js';
 export { BASE_FILES, defaultHome } from './layout.js';
+export { checkRawDisk } from './raw-disk-check.js';
 export { BASE_LIMITS } from './limits.js';
 export {
   BASE_FORMAT_VERSION,

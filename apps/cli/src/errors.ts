@@ -1,0 +1,35 @@
+import { RegistryError } from '@cloudlet/base-registry';
+import { GuestScriptError } from '@cloudlet/core';
+import { QemuExitedError, QmpError, SerialTimeoutError, VmSpecError } from '@cloudlet/qemu-driver';
+import { CommanderError } from 'commander';
+import { UsageError } from './prepare.js';
+
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+/** Errors whose message is already a sentence for the user; anything else is a bug and gets its stack. */
+const EXPECTED = [
+  RegistryError,
+  GuestScriptError,
+  QemuExitedError,
+  QmpError,
+  SerialTimeoutError,
+  VmSpecError,
+  UsageError,
+];
+
+/** Prints one clear line for an error and returns the exit code. */
+export function reportError(error: unknown, debug = process.env.CLOUDLET_DEBUG !== undefined): number {
+  if (error instanceof CommanderError) {
+    // commander printed the message (or the help) already
+    return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  const known = EXPECTED.some((kind) => error instanceof kind);
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`cloudlet: error: ${message.split('\n')[0]}\n`);
+  if (error instanceof QemuExitedError && error.stderr.trim() !== '') {
+    process.stderr.write(`QEMU said:\n${error.stderr.trim()}\n`);
+  }
+  if (debug || !known) process.stderr.write(`${error instanceof Error ? error.stack : ''}\n`);
+  return error instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
+}

@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { registerBase } from './commands/base.js';
+import {
+  registerDelBase,
+  registerExportBase,
+  registerImportBase,
+  registerListBase,
+} from './commands/bases.js';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('cloudlet')
+    .description('VM synthesis on edge servers: base VMs, overlays, synthesis')
+    .option('--home <dir>', 'registry folder (default $CLOUDLET_HOME, else ~/.cloudlet)')
+    .option('-q, --quiet', 'no progress output')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  registerBase(program);
+  registerListBase(program);
+  registerExportBase(program);
+  registerImportBase(program);
+  registerDelBase(program);
+  return program;
+}

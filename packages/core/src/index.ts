@@ -1,0 +1,17 @@
+// @cloudlet/core: the user-level operations, composed from the leaf packages. The apps are thin layers over it.
+export { type BaseHardware, baseSpec } from './base-spec.js';
+export {
+  type CreateBaseOptions,
+  type CreateBaseProgress,
+  type CreateBaseStage,
+  createBase,
+} from './create-base.js';
+export { type ResumeBaseOptions, type ResumedBase, resumeBase } from './resume-base.js';
+export {
+  GuestScriptError,
+  type RunScriptOptions,
+  runGuestScript,
+  scriptCommands,
+  waitForShell,
+} from './serial-script.js';
+export { type CopyProgress, copySparse } from './sparse-copy.js';

@@ -1,0 +1,89 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BaseInfo } from '@cloudlet/base-registry';
+import {
+  createDiskOverlay,
+  createQemuDriver,
+  type PortForwardInput,
+  type QemuDriver,
+  type RunningVm,
+  type VmSpec,
+} from '@cloudlet/qemu-driver';
+
+export interface ResumeBaseOptions {
+  /** Folder for the copy-on-write disk (default: a new temp folder, removed by `dispose`). */
+  readonly workDir?: string;
+  /** Forwards for this run, replacing the base's own (host ports may differ from the base's). */
+  readonly portForwards?: readonly PortForwardInput[];
+  readonly driver?: QemuDriver;
+}
+
+export interface ResumedBase {
+  readonly vm: RunningVm;
+  /** The qcow2 copy-on-write disk the VM writes to; the base's disk is only read. */
+  readonly disk: string;
+  /** Kills the VM and removes the work folder if this call created it. */
+  dispose(): Promise<void>;
+}
+
+/** The base's spec with its disk replaced by `disk`; VNC (a VGA device) kept as hardware, shown on a socket. */
+function resumeSpec(base: BaseInfo, disk: string, forwards?: readonly PortForwardInput[]): VmSpec {
+  const [baseDisk] = base.localSpec.disks;
+  const nics = base.localSpec.nics.map((nic, i) =>
+    i === 0 && forwards !== undefined ? { ...nic, portForwards: forwards.map(toForward) } : nic,
+  );
+  return {
+    ...base.localSpec,
+    disks: [{ ...(baseDisk as VmSpec['disks'][number]), file: disk, format: 'qcow2', readonly: false }],
+    nics,
+    display: base.localSpec.display.type === 'none' ? { type: 'none' } : { type: 'vnc-unix' },
+  };
+}
+
+function toForward(fwd: PortForwardInput): VmSpec['nics'][number]['portForwards'][number] {
+  return {
+    proto: fwd.proto ?? 'tcp',
+    hostAddress: fwd.hostAddress ?? '127.0.0.1',
+    hostPort: fwd.hostPort ?? 0,
+    guestPort: fwd.guestPort,
+    ...(fwd.guestAddress === undefined ? {} : { guestAddress: fwd.guestAddress }),
+  };
+}
+
+/**
+ * Resumes a base VM where its snapshot left it, on a qcow2 disk backed by the base's raw disk (4 KiB
+ * clusters, so later disk diffs follow 4 KiB chunks). The base's files are never written.
+ */
+export async function resumeBase(base: BaseInfo, options: ResumeBaseOptions = {}): Promise<ResumedBase> {
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cloudlet-resume-')));
+  const ownsWorkDir = options.workDir === undefined;
+  const removeWorkDir = () =>
+    ownsWorkDir ? rm(workDir, { recursive: true, force: true }) : Promise.resolve();
+  const disk = join(workDir, 'disk.qcow2');
+  try {
+    await createDiskOverlay({
+      file: disk,
+      backingFile: base.paths.disk,
+      backingFormat: 'raw',
+      clusterSize: 4096,
+    });
+    const driver = options.driver ?? createQemuDriver();
+    const vm = await driver.restore(
+      resumeSpec(base, disk, options.portForwards),
+      createReadStream(base.paths.memory),
+    );
+    return {
+      vm,
+      disk,
+      async dispose() {
+        await vm.kill();
+        await removeWorkDir();
+      },
+    };
+  } catch (error) {
+    await removeWorkDir();
+    throw error;
+  }
+}
