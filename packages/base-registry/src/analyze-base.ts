@@ -20,6 +20,8 @@ export interface BaseAnalysis {
 }
 
 export interface AnalyzeOptions {
+  /** The disk's index, already built from the exact bytes written to disk.raw (import does this). */
+  diskIndex?: ChunkIndex | undefined;
   withKernel: boolean;
   withInitrd: boolean;
   diskIndexWorkers?: number | undefined;
@@ -37,11 +39,12 @@ export async function analyzeBase(dir: string, options: AnalyzeOptions): Promise
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const tasks = [
-    indexDiskImage(join(dir, BASE_FILES.disk), {
-      ...(options.diskIndexWorkers !== undefined ? { workers: options.diskIndexWorkers } : {}),
-      signal,
-      onProgress: (p) => onProgress?.({ stage: 'index-disk', ...p }),
-    }),
+    options.diskIndex ??
+      indexDiskImage(join(dir, BASE_FILES.disk), {
+        ...(options.diskIndexWorkers !== undefined ? { workers: options.diskIndexWorkers } : {}),
+        signal,
+        onProgress: (p) => onProgress?.({ stage: 'index-disk', ...p }),
+      }),
     scanMemorySnapshot(join(dir, BASE_FILES.memory), { onProgress, signal }),
     options.withKernel ? hashBootFile(dir, 'kernel') : undefined,
     options.withInitrd ? hashBootFile(dir, 'initrd') : undefined,

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeChunkIndex } from '@cloudlet/delta';
+import { type ChunkIndex, writeChunkIndex } from '@cloudlet/delta';
 import type { VmSpec } from '@cloudlet/qemu-driver';
 import { analyzeBase, type BaseAnalysis } from './analyze-base.js';
 import { computeBaseId } from './base-id.js';
@@ -24,6 +24,8 @@ export interface FinishInput {
   createdAt: string;
   /** Import: the manifest the package declares; every digest and the id must match it. */
   expected?: BaseManifest | undefined;
+  /** Import: the disk index, built while the disk was decompressed (saves reading it back). */
+  diskIndex?: ChunkIndex | undefined;
 }
 
 export interface FinishOptions {
@@ -44,6 +46,7 @@ export async function finishBase(
 ): Promise<{ manifest: BaseManifest; alreadyPresent: boolean }> {
   await checkRawDisk(join(stagedDir, BASE_FILES.disk));
   const analysis = await analyzeBase(stagedDir, {
+    diskIndex: input.diskIndex,
     withKernel: input.spec.kernel !== undefined,
     withInitrd: input.spec.initrd !== undefined,
     diskIndexWorkers: ctx.diskIndexWorkers,

@@ -1,8 +1,7 @@
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { DecompressStream } from 'zstd-napi';
+import { CHUNK_SIZE, type ChunkIndex, createChunkIndex, createChunkIndexBuilder } from '@cloudlet/delta';
 import type { RegistryContext } from './context.js';
 import { rowById } from './database.js';
 import { downloadTo } from './download.js';
@@ -14,8 +13,9 @@ import type { BaseManifest } from './manifest.js';
 import { BULK_MEMBERS, type BulkFile, bulkFilesOf } from './package-format.js';
 import { type OpenPackage, openPackage } from './package-reader.js';
 import type { ProgressListener } from './progress.js';
-import { sparseFileWriter } from './sparse-file-writer.js';
+import { sparseFileSink } from './sparse-file-sink.js';
 import { tempName } from './temp-owner.js';
+import { decompressZstd } from './zstd-decompress.js';
 
 export interface ImportOptions {
   onProgress?: ProgressListener;
@@ -66,7 +66,7 @@ export async function importBaseFrom(
       // Already here: the local copy was verified when it was registered; nothing to unpack.
       if (rowById(ctx.db, manifest.id)) return { id: manifest.id, alreadyPresent: true };
       const staged = await ownedDir('stage');
-      await unpack(pkg, manifest, staged, options);
+      const diskIndex = await unpack(pkg, manifest, staged, options);
       const { alreadyPresent } = await finishBase(
         ctx,
         staged,
@@ -77,6 +77,7 @@ export async function importBaseFrom(
           label: manifest.label,
           createdAt: manifest.createdAt,
           expected: manifest,
+          diskIndex,
         },
         { onProgress: options.onProgress, signal: options.signal },
       );
@@ -98,17 +99,39 @@ function localPath(source: string): string | undefined {
   return source;
 }
 
-async function unpack(pkg: OpenPackage, manifest: BaseManifest, dir: string, options: ImportOptions) {
+/**
+ * Decompresses every bulk member into the staging folder. The disk's chunk index is built from the
+ * very chunks handed to the file as they pass (zero chunks are not hashed), instead of reading the
+ * written disk back: on a sparse disk that re-read is most of the import time.
+ */
+async function unpack(
+  pkg: OpenPackage,
+  manifest: BaseManifest,
+  dir: string,
+  options: ImportOptions,
+): Promise<ChunkIndex> {
   const files = bulkFilesOf(manifest);
   const totalBytes = files.reduce((sum, f) => sum + f.bytes, 0);
   let bytesDone = 0;
+  const onBytes = (n: number) => {
+    bytesDone += n;
+    options.onProgress?.({ stage: 'decompress', bytesDone, totalBytes });
+  };
+  const diskIndex = createChunkIndexBuilder('disk', Math.ceil(manifest.disk.bytes / CHUNK_SIZE));
+  const onDiskChunk = (i: number, chunk: Uint8Array | null) =>
+    chunk ? diskIndex.set(i, chunk) : diskIndex.setZero(i);
   for (const { file, bytes } of files) {
     options.signal?.throwIfAborted();
-    await unpackMember(pkg, file, bytes, join(dir, BASE_FILES[file]), (n) => {
-      bytesDone += n;
-      options.onProgress?.({ stage: 'decompress', bytesDone, totalBytes });
-    });
+    await unpackMember(
+      pkg,
+      file,
+      bytes,
+      join(dir, BASE_FILES[file]),
+      onBytes,
+      file === 'disk' ? onDiskChunk : undefined,
+    );
   }
+  return createChunkIndex('disk', diskIndex.finish().hashes, manifest.disk.bytes);
 }
 
 async function unpackMember(
@@ -117,11 +140,12 @@ async function unpackMember(
   declared: number,
   target: string,
   onBytes: (bytes: number) => void,
+  onChunk: ((index: number, chunk: Uint8Array | null) => void) | undefined,
 ): Promise<void> {
   const member = BULK_MEMBERS[file];
   const handle = await open(target, 'wx');
   try {
-    const writer = sparseFileWriter(handle, {
+    const sink = sparseFileSink(handle, {
       maxBytes: declared,
       onTooLarge: () =>
         new RegistryError(
@@ -129,17 +153,19 @@ async function unpackMember(
           `${member} decompresses to more than the ${declared} bytes base.json declares`,
         ),
       onBytes,
+      onChunk,
     });
     try {
-      await pipeline(await pkg.openMember(file), new DecompressStream(), writer);
+      for await (const bytes of decompressZstd(await pkg.openMember(file))) await sink.write(bytes);
+      await sink.finish();
     } catch (e) {
       if (e instanceof RegistryError) throw e;
       throw new RegistryError('bad-package', `${member} is damaged (${(e as Error).message})`, { cause: e });
     }
-    if (writer.bytesWritten !== declared)
+    if (sink.bytesWritten !== declared)
       throw new RegistryError(
         'hash-mismatch',
-        `${member} decompresses to ${writer.bytesWritten} bytes, base.json declares ${declared}`,
+        `${member} decompresses to ${sink.bytesWritten} bytes, base.json declares ${declared}`,
       );
   } finally {
     await handle.close();

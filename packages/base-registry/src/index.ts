@@ -7,7 +7,6 @@ export { BaseNotFoundError, RegistryError, type RegistryErrorCode } from './erro
 export type { ExportOptions, ExportResult } from './export-base.js';
 export type { ImportOptions } from './import-base.js';
 export { BASE_FILES, defaultHome } from './layout.js';
-export { checkRawDisk } from './raw-disk-check.js';
 export { BASE_LIMITS } from './limits.js';
 export {
   BASE_FORMAT_VERSION,
@@ -18,6 +17,7 @@ export {
 export { BULK_MEMBERS, MANIFEST_MEMBER } from './package-format.js';
 export { localSpec, portableSpec } from './portable-spec.js';
 export type { ProgressListener, ProgressStage, RegistryProgress } from './progress.js';
+export { checkRawDisk } from './raw-disk-check.js';
 export type { ReconcileReport } from './reconcile.js';
 export {
   type BaseRegistry,

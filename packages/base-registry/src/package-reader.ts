@@ -1,5 +1,6 @@
+import { createReadStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { RegistryError } from './errors.js';
 import { BASE_LIMITS } from './limits.js';
@@ -73,13 +74,25 @@ export async function openPackage(zipPath: string, options: { maxBytes: number }
     checkMembers(manifest, entries, options.maxBytes);
     return {
       manifest,
-      openMember: async (file) => zip.openReadStreamPromise(entries.get(BULK_MEMBERS[file]) as yauzl.Entry),
+      openMember: (file) => openStoredMember(zip, zipPath, entries.get(BULK_MEMBERS[file]) as yauzl.Entry),
       close: () => zip.close(),
     };
   } catch (e) {
     zip.close();
     throw e;
   }
+}
+
+/**
+ * A stored member's bytes, read straight from the file in 1 MiB reads: yauzl's own read stream
+ * uses 16 KiB reads, which measured 58 MB/s here. yauzl still parses and bounds-checks the headers.
+ */
+async function openStoredMember(zip: yauzl.ZipFile, zipPath: string, entry: yauzl.Entry): Promise<Readable> {
+  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+  const end = fileDataStart + entry.compressedSize;
+  if (end > zip.fileSize) throw bad(`member ${shown(entry.fileNameRaw)} runs past the end of the zip`);
+  if (entry.compressedSize === 0) return Readable.from([]);
+  return createReadStream(zipPath, { start: fileDataStart, end: end - 1, highWaterMark: 1 << 20 });
 }
 
 async function notAZip(zipPath: string, cause: unknown): Promise<RegistryError> {

@@ -1,5 +1,6 @@
 // Child process for crash.test.ts: imports a package and can freeze at a chosen point so the
-// parent can SIGKILL it there. Usage: crash-child.ts <home> <zip> <pause-at: stage | after-rename | none>
+// parent can SIGKILL it there.
+// Usage: crash-child.ts <home> <zip> <pause-at: a progress stage | decompress-half | after-rename | none>
 import { writeSync } from 'node:fs';
 import { openBaseRegistry } from '../src/index.js';
 
@@ -22,7 +23,11 @@ const registry = await openBaseRegistry({
 });
 const seen = new Set<string>();
 const { base } = await registry.importBase(zip, {
-  onProgress: ({ stage, bytesDone }) => {
+  onProgress: ({ stage, bytesDone, totalBytes }) => {
+    if (pauseAt === 'decompress-half' && stage === 'decompress' && bytesDone >= (totalBytes ?? 0) / 2) {
+      say('stage decompress-half');
+      freeze();
+    }
     if (seen.has(stage) || bytesDone === 0) return;
     seen.add(stage);
     say(`stage ${stage}`);

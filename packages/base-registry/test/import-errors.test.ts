@@ -263,6 +263,28 @@ describe('importBase refuses bad packages with a clear error and leaves nothing'
     );
   });
 
+  it('a decompression bomb is cut at the declared size, without buffering it', async () => {
+    // 64 concatenated zstd frames of 64 MiB of zeros each: a few KiB that expand to 4 GiB.
+    const frame = zst(Buffer.alloc(64 * 1024 * 1024));
+    const bomb = Buffer.concat(Array.from({ length: 64 }, () => frame));
+    const small = withManifest((m) => {
+      m.disk.bytes = 1024 * 1024;
+      (m.disk as Record<string, unknown>).chunkCount = 256;
+    });
+    await writeZip(zipPath(), [
+      { name: 'base.json', data: Buffer.from(JSON.stringify(small)) },
+      { name: 'disk.raw.zst', data: bomb },
+      { name: 'memory.snap.zst', data: zst(good.memory) },
+    ]);
+    const start = performance.now();
+    await refused(
+      zipPath(),
+      'hash-mismatch',
+      'disk.raw.zst decompresses to more than the 1048576 bytes base.json declares',
+    );
+    expect(performance.now() - start).toBeLessThan(2000);
+  });
+
   it('a damaged zstd stream', async () => {
     const compressed = zst(good.disk);
     await writeZip(zipPath(), [

@@ -318,6 +318,28 @@ describe('register() refuses bad input and leaves nothing behind', () => {
   });
 });
 
+describe('cancelling', () => {
+  it('an aborted register() rejects with the reason and leaves nothing', async () => {
+    const { home, registry } = await freshRegistry();
+    const staging = await registry.stage();
+    await writeDisk(staging.diskPath, { bytes: 32 * 1024 * 1024 });
+    await writeMemory(staging.memoryPath, DEFAULT_MEMORY);
+    const abort = new AbortController();
+    const error = await registry
+      .register(staging, {
+        spec: defaultSpec(),
+        hostFacts: { qemuVersion: '7.2' },
+        signal: abort.signal,
+        onProgress: () => abort.abort(new Error('user pressed Ctrl-C')),
+      })
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('user pressed Ctrl-C');
+    expect(registry.list()).toEqual([]);
+    expect(await readdir(join(home, 'tmp'))).toEqual([]);
+    expect(await readdir(join(home, 'bases'))).toEqual([]);
+  });
+});
+
 describe('boot files', () => {
   it('copies the kernel and initrd the spec names into the base, and the id covers them', async () => {
     const { home, registry } = await freshRegistry();
