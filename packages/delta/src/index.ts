@@ -16,9 +16,19 @@ export {
   writeChunkIndex,
 } from './chunk-index-file.js';
 export { createDedupLookup, type DedupLookup } from './dedup-lookup.js';
+export {
+  checkChunkPair,
+  type DeltaCodec,
+  DeltaCodecError,
+  type DeltaCodecErrorCode,
+  type DeltaCodecName,
+} from './delta-codec.js';
+export { createDeltaCodecs, type DeltaCodecs } from './delta-codecs.js';
 export { ChunkIndexError, type ChunkIndexErrorCode } from './errors.js';
 export {
   type IndexDiskImageOptions,
   type IndexProgress,
   indexDiskImage,
 } from './index-disk-image.js';
+export { createVcdiffCodec } from './vcdiff-codec.js';
+export { xorCodec } from './xor-codec.js';
