@@ -4,11 +4,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openBaseRegistry } from '@cloudlet/base-registry';
-import { resumeBase } from '@cloudlet/core';
 import { fetchStatePage, type TinyVm, tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.js';
+import { runCli, tinyBaseArgs, withResumedBase } from './run-cli.js';
 
 const SCRIPT = [
   '# customization of the base, line by line on the serial console',
@@ -36,18 +34,7 @@ describe('cloudlet base, list-base, export-base, del-base, import-base', () => {
 
   it('creates a base from the tiny VM with --script', async () => {
     const result = await runCli([
-      '--home',
-      homeA,
-      'base',
-      tiny.disk,
-      '--memory',
-      String(tiny.memoryMiB),
-      '--kernel',
-      tiny.kernel,
-      '--initrd',
-      tiny.initrd,
-      '--append',
-      tiny.append,
+      ...tinyBaseArgs(homeA, tiny),
       '--script',
       join(work, 'setup.sh'),
       '--label',
@@ -91,21 +78,13 @@ describe('cloudlet base, list-base, export-base, del-base, import-base', () => {
   });
 
   it('the imported base resumes on its disk with the state the script gave it', async () => {
-    const registry = await openBaseRegistry({ home: homeB });
-    try {
-      const resumed = await resumeBase(registry.get(id), { portForwards: [{ guestPort: 80 }] });
-      try {
-        expect(await resumed.vm.console.run('echo $BASE_MARK; cat /tmp/base.txt')).toBe(
-          'ready42\ntmpfs-state',
-        );
-        expect(await fetchStatePage(resumed.vm.hostPort(80))).toBe('page-of-the-base');
-      } finally {
-        await resumed.dispose();
-      }
-      expect(existsSync(resumed.disk)).toBe(false);
-    } finally {
-      registry.close();
-    }
+    let disk = '';
+    await withResumedBase(homeB, id, { portForwards: [{ guestPort: 80 }] }, async (resumed) => {
+      disk = resumed.disk;
+      expect(await resumed.vm.console.run('echo $BASE_MARK; cat /tmp/base.txt')).toBe('ready42\ntmpfs-state');
+      expect(await fetchStatePage(resumed.vm.hostPort(80))).toBe('page-of-the-base');
+    });
+    expect(existsSync(disk)).toBe(false);
   });
 });
 

@@ -4,13 +4,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openBaseRegistry } from '@cloudlet/base-registry';
-import { resumeBase } from '@cloudlet/core';
 import { tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, tinyBaseArgs, withResumedBase } from './run-cli.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 describe('cloudlet base --console', () => {
@@ -23,25 +20,7 @@ describe('cloudlet base --console', () => {
   it('attaches the serial console to the terminal; Ctrl-] takes the snapshot', async () => {
     const tiny = tinyVm();
     const home = join(work, 'home');
-    const command = [
-      process.execPath,
-      cli,
-      '--home',
-      home,
-      'base',
-      tiny.disk,
-      '--memory',
-      String(tiny.memoryMiB),
-      '--kernel',
-      tiny.kernel,
-      '--initrd',
-      tiny.initrd,
-      '--append',
-      tiny.append,
-      '--ready-when',
-      'vm# ',
-      '--console',
-    ]
+    const command = [process.execPath, cli, ...tinyBaseArgs(home, tiny), '--ready-when', 'vm# ', '--console']
       .map(quote)
       .join(' ');
     const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -69,16 +48,8 @@ describe('cloudlet base --console', () => {
     const id = /created base ([0-9a-f]{64})/.exec(output)?.[1];
     expect(id).toBeDefined();
 
-    const registry = await openBaseRegistry({ home });
-    try {
-      const resumed = await resumeBase(registry.get(id ?? ''));
-      try {
-        expect(await resumed.vm.console.run('echo $CONSOLE_MARK')).toBe('typed7');
-      } finally {
-        await resumed.dispose();
-      }
-    } finally {
-      registry.close();
-    }
+    await withResumedBase(home, id ?? '', {}, async (resumed) => {
+      expect(await resumed.vm.console.run('echo $CONSOLE_MARK')).toBe('typed7');
+    });
   });
 });

@@ -1,8 +1,11 @@
 // Runs the built CLI (`dist/cli.js`) as a user would, capturing its output and exit code.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { openBaseRegistry } from '@cloudlet/base-registry';
+import { type ResumeBaseOptions, type ResumedBase, resumeBase } from '@cloudlet/core';
+import type { TinyVm } from '@cloudlet/test-vms';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+export const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -22,4 +25,42 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
       },
     );
   });
+}
+
+/** `cloudlet --home HOME base <tiny disk> ...` arguments that boot the tiny test VM, before the ready flags. */
+export function tinyBaseArgs(home: string, tiny: TinyVm): string[] {
+  return [
+    '--home',
+    home,
+    'base',
+    tiny.disk,
+    '--memory',
+    String(tiny.memoryMiB),
+    '--kernel',
+    tiny.kernel,
+    '--initrd',
+    tiny.initrd,
+    '--append',
+    tiny.append,
+  ];
+}
+
+/** Resumes base `id` of the registry at `home`, runs `check` on it, then stops it and closes the registry. */
+export async function withResumedBase(
+  home: string,
+  id: string,
+  options: ResumeBaseOptions,
+  check: (resumed: ResumedBase) => Promise<void>,
+): Promise<void> {
+  const registry = await openBaseRegistry({ home });
+  try {
+    const resumed = await resumeBase(registry.get(id), options);
+    try {
+      await check(resumed);
+    } finally {
+      await resumed.dispose();
+    }
+  } finally {
+    registry.close();
+  }
 }
