@@ -2,6 +2,21 @@
 // the dedup lookup over them. (Delta codecs and the overlay diff are planned, see README.)
 export { CHUNK_SIZE, HASH_SIZE, hashChunk, isZeroChunk, isZeroHash, ZERO_CHUNK_HASH } from './chunk.js';
 export {
+  type ChunkEncoder,
+  type ChunkEncoderOptions,
+  type ChunkEncoderStats,
+  createChunkEncoder,
+  isUnchanged,
+  type KindStats,
+} from './chunk-encoder.js';
+export {
+  CHUNK_ENCODING_KINDS,
+  type ChunkEncoding,
+  type ChunkEncodingKind,
+  type ChunkResolver,
+  decodeChunk,
+} from './chunk-encoding.js';
+export {
   type ChunkAddress,
   type ChunkIndex,
   type ChunkSpace,
