@@ -6,6 +6,10 @@ export {
   type CreateBaseStage,
   createBase,
 } from './create-base.js';
+export type { ChangedChunk } from './overlay/changed-chunk.js';
+export { changedDiskChunks } from './overlay/disk-diff.js';
+export { type FlatRam, flattenRam } from './overlay/flat-ram.js';
+export { changedMemoryPages, type MemoryStreamFrame, RamLayoutError } from './overlay/memory-diff.js';
 export { type ResumeBaseOptions, type ResumedBase, resumeBase } from './resume-base.js';
 export {
   GuestScriptError,
