@@ -1,7 +1,14 @@
 import { open } from 'node:fs/promises';
-import { CHUNK_SIZE, type ChunkIndex, hashChunk, isZeroChunk, ZERO_CHUNK_HASH } from '@cloudlet/delta';
+import {
+  CHUNK_SIZE,
+  type ChunkIndex,
+  hashChunk,
+  isUnchanged,
+  isZeroChunk,
+  ZERO_CHUNK_HASH,
+} from '@cloudlet/delta';
 import { type DiskExtent, mapDisk } from '@cloudlet/qemu-driver';
-import { type ChangedChunk, sameAsBase } from './changed-chunk.js';
+import type { ChangedChunk } from './changed-chunk.js';
 
 const READ_CHUNKS = 256; // 1 MiB reads
 
@@ -26,7 +33,7 @@ export async function* changedDiskChunks(
       const count = extent.length / CHUNK_SIZE;
       if (extent.zero || extent.offset === undefined) {
         for (let i = first; i < first + count; i++) {
-          if (!sameAsBase(base, i, ZERO_CHUNK_HASH)) yield { index: i, data: null, hash: ZERO_CHUNK_HASH };
+          if (!isUnchanged(ZERO_CHUNK_HASH, base, i)) yield { index: i, data: null, hash: ZERO_CHUNK_HASH };
         }
         continue;
       }
@@ -54,7 +61,7 @@ async function* changedInExtent(
       const index = first + done + k;
       const zero = isZeroChunk(data);
       const hash = zero ? ZERO_CHUNK_HASH : hashChunk(data);
-      if (!sameAsBase(base, index, hash)) yield { index, data: zero ? null : data, hash };
+      if (!isUnchanged(hash, base, index)) yield { index, data: zero ? null : data, hash };
     }
   }
 }

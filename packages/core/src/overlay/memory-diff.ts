@@ -1,6 +1,6 @@
-import { type ChunkIndex, hashChunk, ZERO_CHUNK_HASH } from '@cloudlet/delta';
+import { type ChunkIndex, hashChunk, isUnchanged, ZERO_CHUNK_HASH } from '@cloudlet/delta';
 import { pageIndexer, readMigrationStream, type StreamPrologue } from '@cloudlet/memory-snapshot';
-import { type ChangedChunk, sameAsBase } from './changed-chunk.js';
+import type { ChangedChunk } from './changed-chunk.js';
 
 /** The parts of the new memory stream that synthesis re-emits around the pages. */
 export interface MemoryStreamFrame {
@@ -37,7 +37,7 @@ export async function* changedMemoryPages(
     else if (item.kind === 'page' && indexOf !== undefined) {
       const index = indexOf(item.page.block, item.page.offset);
       const hash = item.page.data === null ? ZERO_CHUNK_HASH : hashChunk(item.page.data);
-      if (!sameAsBase(base, index, hash)) yield { index, data: item.page.data, hash };
+      if (!isUnchanged(hash, base, index)) yield { index, data: item.page.data, hash };
     }
   }
 }
