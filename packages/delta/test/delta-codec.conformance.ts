@@ -53,8 +53,11 @@ function fill(byte: number): Uint8Array {
   return new Uint8Array(SIZE).fill(byte);
 }
 
+/** fast-check over 4 KiB pages is CPU-bound; the 2 cores are shared with other suites. */
+const PROPERTY_TIMEOUT_MS = 60_000;
+
 export function runDeltaCodecConformance(label: string, codec: () => DeltaCodec): void {
-  describe(`DeltaCodec conformance: ${label}`, () => {
+  describe(`DeltaCodec conformance: ${label}`, { timeout: PROPERTY_TIMEOUT_MS }, () => {
     const roundTrip = (target: Uint8Array, source: Uint8Array) => {
       const c = codec();
       const delta = c.encode(target, source);
