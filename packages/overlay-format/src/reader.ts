@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { type ChunkIndex, decodeChunkIndex } from './chunk-index.js';
+import { type ChunkSource, fileChunkSource } from './chunk-source.js';
+import { segmentCodec } from './codecs/codec-by-name.js';
+import { OverlayFormatError } from './errors.js';
+import { compressedBound, OVERLAY_LIMITS } from './limits.js';
+import {
+  chunksOf,
+  describeIssues,
+  OVERLAY_FORMAT_VERSION,
+  OverlayManifest,
+  type SegmentInfo,
+} from './manifest.js';
+import { decodeRecords, type RecordBounds } from './record-codec.js';
+import type { ChunkSpace, OverlayRecord } from './records.js';
+import { openZipDirectory, type ZipDirectory, type ZipEntry } from './zip-directory.js';
+
+export interface OverlayReader {
+  readonly manifest: OverlayManifest;
+  readonly segments: readonly SegmentInfo[];
+  /** The segment holding chunk (space, index), or undefined if the overlay does not change it. */
+  segmentOf(space: ChunkSpace, index: number): number | undefined;
+  /** Segment i's records, after checking its sha256, decompressed size and every record. */
+  readSegment(i: number): Promise<OverlayRecord[]>;
+  /** Every record in file order: memory, then disk. */
+  records(): AsyncIterable<OverlayRecord>;
+  readBlob(name: string): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+const MANIFEST = 'manifest.json';
+const CHUNK_INDEX = 'chunk-index.bin';
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Opens an overlay and checks everything that can be checked without reading the segments: zip
+ * structure, entry names and methods, the manifest's schema and version, the entry set and every size,
+ * the chunk index. Segments are checked as they are read.
+ */
+export async function openOverlay(source: string | ChunkSource): Promise<OverlayReader> {
+  const chunkSource = typeof source === 'string' ? await fileChunkSource(source) : source;
+  const closeSource = async () => (typeof source === 'string' ? chunkSource.close?.() : undefined);
+  let zip: ZipDirectory | undefined;
+  try {
+    zip = await openZipDirectory(chunkSource, OVERLAY_LIMITS.maxSegments + OVERLAY_LIMITS.maxBlobs + 2);
+    const manifest = await readManifest(zip);
+    const entries = checkEntries(zip, manifest);
+    const index = await readChunkIndex(zip, entries.get(CHUNK_INDEX) as ZipEntry, manifest);
+    return reader(zip, entries, manifest, index, closeSource);
+  } catch (e) {
+    zip?.close();
+    await closeSource();
+    throw e;
+  }
+}
+
+async function readManifest(zip: ZipDirectory): Promise<OverlayManifest> {
+  const entry = zip.entries.get(MANIFEST);
+  if (entry === undefined) throw new OverlayFormatError('bad-entries', `missing entry "${MANIFEST}"`);
+  if (entry.size > OVERLAY_LIMITS.maxManifestBytes)
+    throw new OverlayFormatError('bad-size', `${MANIFEST} is ${entry.size} bytes, above the cap`);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(await zip.readChecked(entry)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof OverlayFormatError) throw e;
+    throw new OverlayFormatError('bad-manifest', `${MANIFEST} is not JSON (${(e as Error).message})`, {
+      cause: e,
+    });
+  }
+  const version = (json as { formatVersion?: unknown } | null)?.formatVersion;
+  if (version !== OVERLAY_FORMAT_VERSION)
+    throw new OverlayFormatError(
+      'bad-manifest',
+      `overlay formatVersion ${JSON.stringify(version)} is not supported (this reader knows ${OVERLAY_FORMAT_VERSION})`,
+    );
+  const parsed = OverlayManifest.safeParse(json);
+  if (!parsed.success)
+    throw new OverlayFormatError(
+      'bad-manifest',
+      `${MANIFEST} fails the schema: ${describeIssues(parsed.error)}`,
+    );
+  return parsed.data;
+}
+
+/** The entries must be exactly the manifest's, with the sizes it declares. */
+function checkEntries(zip: ZipDirectory, manifest: OverlayManifest): Map<string, ZipEntry> {
+  const declared = new Map<string, { compressed: number; uncompressed: number }>([
+    [MANIFEST, { compressed: -1, uncompressed: -1 }],
+    [CHUNK_INDEX, { compressed: manifest.chunkIndex.bytes, uncompressed: manifest.chunkIndex.bytes }],
+  ]);
+  for (const s of [...manifest.segments, ...manifest.blobs]) {
+    if (declared.has(s.entry))
+      throw new OverlayFormatError('bad-manifest', `entry "${s.entry}" listed twice`);
+    declared.set(s.entry, { compressed: s.compressedBytes, uncompressed: s.uncompressedBytes });
+  }
+  for (const name of declared.keys())
+    if (!zip.entries.has(name)) throw new OverlayFormatError('bad-entries', `missing entry "${name}"`);
+  for (const name of zip.entries.keys())
+    if (!declared.has(name)) throw new OverlayFormatError('bad-entries', `unexpected entry "${name}"`);
+  for (const [name, { compressed, uncompressed }] of declared) {
+    const actual = (zip.entries.get(name) as ZipEntry).size;
+    if (compressed >= 0 && actual !== compressed)
+      throw new OverlayFormatError(
+        'bad-size',
+        `entry "${name}" is ${actual} bytes, the manifest says ${compressed}`,
+      );
+    if (compressed > compressedBound(uncompressed))
+      throw new OverlayFormatError(
+        'bad-size',
+        `entry "${name}" is ${compressed} bytes, more than ${uncompressed} bytes can compress to`,
+      );
+  }
+  const prefix = manifest.segments.findIndex((s) => s.space === 'disk');
+  if (prefix >= 0 && manifest.segments.slice(prefix).some((s) => s.space === 'memory'))
+    throw new OverlayFormatError('bad-manifest', 'a memory segment follows a disk segment');
+  return zip.entries;
+}
+
+async function readChunkIndex(
+  zip: ZipDirectory,
+  entry: ZipEntry,
+  manifest: OverlayManifest,
+): Promise<ChunkIndex> {
+  const bytes = await zip.read(entry);
+  if (sha256(bytes) !== manifest.chunkIndex.sha256)
+    throw new OverlayFormatError('hash-mismatch', `${CHUNK_INDEX} does not match its sha256 in the manifest`);
+  const count = (space: ChunkSpace) =>
+    manifest.segments.filter((s) => s.space === space).reduce((n, s) => n + s.records, 0);
+  const index = decodeChunkIndex(bytes, {
+    memory: count('memory'),
+    disk: count('disk'),
+    segments: manifest.segments.length,
+  });
+  for (const space of ['memory', 'disk'] as const) {
+    const { indexes, segments } = index[space];
+    for (let i = 0; i < indexes.length; i++) {
+      const segment = manifest.segments[segments[i] as number] as SegmentInfo;
+      const at = indexes[i] as number;
+      if (segment.space !== space || at < segment.firstIndex || at > segment.lastIndex)
+        throw new OverlayFormatError(
+          'bad-record',
+          `${CHUNK_INDEX} puts ${space} chunk ${at} in a segment without it`,
+        );
+    }
+  }
+  return index;
+}
+
+function reader(
+  zip: ZipDirectory,
+  entries: Map<string, ZipEntry>,
+  manifest: OverlayManifest,
+  index: ChunkIndex,
+  closeSource: () => Promise<void>,
+): OverlayReader {
+  const codec = segmentCodec(manifest.codec.name);
+  const bounds: RecordBounds = {
+    memoryPages: manifest.vm.memoryPages,
+    diskChunks: chunksOf(manifest.vm.diskBytes),
+    baseMemoryPages: manifest.base.memoryPages,
+    baseDiskChunks: chunksOf(manifest.base.diskBytes),
+  };
+  const unpack = async (entryName: string, sha: string, size: number) => {
+    const packed = await zip.read(entries.get(entryName) as ZipEntry);
+    if (sha256(packed) !== sha)
+      throw new OverlayFormatError(
+        'hash-mismatch',
+        `entry "${entryName}" does not match its sha256 in the manifest`,
+      );
+    return codec.decompress(packed, size);
+  };
+  const readSegment = async (i: number) => {
+    const info = manifest.segments[i];
+    if (info === undefined) throw new RangeError(`segment ${i} of ${manifest.segments.length}`);
+    const data = await unpack(info.entry, info.sha256, info.uncompressedBytes);
+    const records = decodeRecords(data, {
+      space: info.space,
+      count: info.records,
+      bounds,
+      what: `segment ${i} ("${info.entry}")`,
+    });
+    for (const r of records) {
+      if (index.segmentOf(r.space, r.index) !== i)
+        throw new OverlayFormatError(
+          'bad-record',
+          `segment ${i} holds ${r.space} chunk ${r.index}, the chunk index disagrees`,
+        );
+      const e = r.encoding;
+      if (e.kind === 'self' && index.segmentOf(e.space, e.index) === undefined)
+        throw new OverlayFormatError(
+          'bad-record',
+          `segment ${i} refers to ${e.space} chunk ${e.index}, not in the overlay`,
+        );
+    }
+    return records;
+  };
+  return {
+    manifest,
+    segments: manifest.segments,
+    segmentOf: (space, i) => index.segmentOf(space, i),
+    readSegment,
+    async *records() {
+      // One segment ahead, so fetching and decompressing overlap with the consumer.
+      let next = manifest.segments.length > 0 ? readSegment(0) : undefined;
+      for (let i = 0; next !== undefined; i++) {
+        const current = next;
+        next = i + 1 < manifest.segments.length ? readSegment(i + 1) : undefined;
+        next?.catch(() => {});
+        yield* await current;
+      }
+    },
+    async readBlob(name) {
+      const blob = manifest.blobs.find((b) => b.name === name);
+      if (blob === undefined)
+        throw new OverlayFormatError('invalid-use', `the overlay has no blob "${name}"`);
+      return unpack(blob.entry, blob.sha256, blob.uncompressedBytes);
+    },
+    async close() {
+      zip.close();
+      await closeSource();
+    },
+  };
+}

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { finished } from 'node:stream/promises';
+import yazl from 'yazl';
+import { encodeChunkIndex, sortedSpaceIndex } from './chunk-index.js';
+import type { SegmentCodec } from './codecs/segment-codec.js';
+import { zstdCodec } from './codecs/zstd-codec.js';
+import { createCompressPool } from './compress-pool.js';
+import { OverlayFormatError } from './errors.js';
+import { OVERLAY_LIMITS } from './limits.js';
+import {
+  BLOB_NAME,
+  type BlobInfo,
+  chunksOf,
+  describeIssues,
+  OVERLAY_FORMAT_VERSION,
+  OverlayManifest,
+  type OverlayManifestFields,
+  type SegmentInfo,
+} from './manifest.js';
+import { recordProblem } from './record-codec.js';
+import type { ChunkSpace, OverlayRecord } from './records.js';
+import { SegmentBuilder } from './segment-builder.js';
+import { emptyStatistics } from './statistics.js';
+import { tempPathBeside } from './temp-file.js';
+import { TOOL } from './tool.js';
+
+export interface OverlayWriterOptions {
+  /** The overlay zip to create; written as a temp file beside it, renamed at the end. */
+  file: string;
+  /** Default: zstd. */
+  codec?: SegmentCodec;
+  /** Default: the codec's default level. */
+  level?: number;
+  /** Aim for segments of about this many compressed bytes; default 1 MiB. */
+  targetSegmentBytes?: number;
+  /** Compression threads; default one per core; 0 compresses on this thread. */
+  workers?: number;
+}
+
+export interface OverlaySummary {
+  file: string;
+  /** Bytes of the whole zip. */
+  bytes: number;
+  manifest: OverlayManifest;
+}
+
+export interface OverlayWriter {
+  /** Resolves when the writer can take more (backpressure). All memory records come before disk records. */
+  add(record: OverlayRecord): Promise<void>;
+  /** A named side entry (memory stream prologue, device state...), compressed with the codec. */
+  addBlob(name: string, bytes: Uint8Array): Promise<void>;
+  /** Writes the chunk index and the manifest, closes the zip and renames it into place. */
+  finish(fields: OverlayManifestFields): Promise<OverlaySummary>;
+  /** Stops and removes the temp file (also done on any error). */
+  abort(): Promise<void>;
+}
+
+const MIN_CUT_BYTES = 64 * 1024;
+const MAX_CUT_BYTES = OVERLAY_LIMITS.maxSegmentBytes / 2;
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const misuse = (message: string) => new OverlayFormatError('invalid-use', message);
+
+export function createOverlayWriter(options: OverlayWriterOptions): OverlayWriter {
+  const codec = options.codec ?? zstdCodec();
+  const level = options.level ?? codec.defaultLevel;
+  const target = options.targetSegmentBytes ?? 1024 * 1024;
+  const pool = createCompressPool(codec, level, options.workers ?? availableParallelism());
+  const maxInFlight = Math.max(2, 2 * (options.workers ?? availableParallelism()));
+  const tempPath = tempPathBeside(options.file);
+  const zip = new yazl.ZipFile();
+  const out = createWriteStream(tempPath);
+  zip.outputStream.pipe(out);
+  const written = finished(out);
+
+  const segments: SegmentInfo[] = [];
+  const inFlightSegments: { number: number }[] = [];
+  const pendingBlobs = new Set<string>();
+  const blobs: BlobInfo[] = [];
+  const statistics = emptyStatistics();
+  const chunks = {
+    memory: { indexes: [] as number[], segments: [] as number[] },
+    disk: { indexes: [] as number[], segments: [] as number[] },
+  };
+  /** Largest index seen per bound, checked against the manifest fields at finish. */
+  const maxima = { memory: -1, disk: -1, 'base-memory': -1, 'base-disk': -1 };
+  let current: SegmentBuilder | undefined;
+  let lastSpace: ChunkSpace = 'memory';
+  let cutBytes = target;
+  let seenIn = 0;
+  let seenOut = 0;
+  /** Entries reach the zip in the order they were sealed; each link resolves once its entry is added. */
+  let tail: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [];
+  let failure: unknown;
+  let state: 'open' | 'finishing' | 'done' | 'failed' = 'open';
+
+  const fail = async (error: unknown): Promise<never> => {
+    if (state !== 'failed') {
+      state = 'failed';
+      failure = error;
+      zip.outputStream.unpipe(out);
+      out.destroy();
+      await pool.close();
+      await rm(tempPath, { force: true });
+    }
+    throw failure;
+  };
+  written.catch((e: unknown) => {
+    if (state === 'open') void fail(e).catch(() => {});
+  });
+  const ensureOpen = () => {
+    if (state === 'failed') throw failure;
+    if (state !== 'open') throw misuse('the overlay writer is finished');
+  };
+
+  /** Queues compressed bytes for the zip, in order; `onDone` sees them before the entry is added. */
+  const enqueue = (compressed: Promise<Uint8Array>, entry: string, onDone: (data: Uint8Array) => void) => {
+    compressed.catch(() => {}); // observed through `tail`
+    const link = tail.then(async () => {
+      const data = await compressed;
+      onDone(data);
+      zip.addBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength), entry, {
+        compress: false,
+        mtime: new Date(0),
+        mode: 0o100644,
+      });
+    });
+    tail = link;
+    inFlight.push(link);
+    link.catch((e: unknown) => void fail(e).catch(() => {}));
+  };
+
+  const seal = () => {
+    const segment = current;
+    current = undefined;
+    if (segment === undefined || segment.records === 0) return;
+    const number = segments.length + inFlightSegments.length;
+    const entry = `segments/${String(number).padStart(6, '0')}`;
+    const data = segment.take();
+    const uncompressedBytes = data.length;
+    const placeholder = { number };
+    inFlightSegments.push(placeholder);
+    enqueue(pool.compress(data), entry, (compressed) => {
+      inFlightSegments.shift();
+      segments.push({
+        entry,
+        sha256: sha256(compressed),
+        compressedBytes: compressed.length,
+        uncompressedBytes,
+        records: segment.records,
+        space: segment.space,
+        firstIndex: segment.firstIndex,
+        lastIndex: segment.lastIndex,
+      });
+      // Cut the next segments so that they compress to about `target` at the ratio seen so far.
+      seenIn += uncompressedBytes;
+      seenOut += compressed.length;
+      cutBytes = Math.round(Math.min(MAX_CUT_BYTES, Math.max(MIN_CUT_BYTES, (target * seenIn) / seenOut)));
+    });
+  };
+  const segmentCount = () => segments.length + inFlightSegments.length;
+
+  const waitForRoom = async () => {
+    while (inFlight.length >= maxInFlight) await inFlight.shift();
+  };
+
+  return {
+    async add(record) {
+      ensureOpen();
+      const problem = recordProblem(record);
+      if (problem !== undefined)
+        return fail(misuse(`bad ${record.space} record ${record.index}: ${problem}`));
+      if (record.space === 'memory' && lastSpace === 'disk')
+        return fail(misuse(`memory record ${record.index} after disk records: memory records come first`));
+      lastSpace = record.space;
+      if (current !== undefined && current.space !== record.space) seal();
+      current ??= new SegmentBuilder(record.space, cutBytes);
+      const bytes = current.add(record);
+      const { encoding } = record;
+      const kindStats = statistics[record.space][encoding.kind];
+      kindStats.count++;
+      kindStats.bytes += bytes;
+      chunks[record.space].indexes.push(record.index);
+      chunks[record.space].segments.push(segmentCount());
+      maxima[record.space] = Math.max(maxima[record.space], record.index);
+      if (encoding.kind === 'base-memory' || encoding.kind === 'base-disk')
+        maxima[encoding.kind] = Math.max(maxima[encoding.kind], encoding.index);
+      if (encoding.kind === 'self') maxima[encoding.space] = Math.max(maxima[encoding.space], encoding.index);
+      if (current.full) seal();
+      await waitForRoom().catch(fail);
+    },
+
+    async addBlob(name, bytes) {
+      ensureOpen();
+      if (!BLOB_NAME.test(name)) return fail(misuse(`blob name ${JSON.stringify(name)} is not [a-z0-9._-]`));
+      if (blobs.some((b) => b.name === name) || pendingBlobs.has(name))
+        return fail(misuse(`blob ${JSON.stringify(name)} added twice`));
+      if (bytes.length > OVERLAY_LIMITS.maxBlobBytes)
+        return fail(misuse(`blob ${name} is ${bytes.length} bytes, above ${OVERLAY_LIMITS.maxBlobBytes}`));
+      if (pendingBlobs.size + blobs.length >= OVERLAY_LIMITS.maxBlobs) return fail(misuse('too many blobs'));
+      pendingBlobs.add(name);
+      const entry = `blobs/${name}`;
+      enqueue(pool.compress(bytes.slice()), entry, (compressed) => {
+        pendingBlobs.delete(name);
+        blobs.push({
+          name,
+          entry,
+          sha256: sha256(compressed),
+          compressedBytes: compressed.length,
+          uncompressedBytes: bytes.length,
+        });
+      });
+      await waitForRoom().catch(fail);
+    },
+
+    async finish(fields) {
+      ensureOpen();
+      state = 'finishing';
+      try {
+        seal();
+        await tail;
+        checkBounds(fields, maxima);
+        const chunkIndex = encodeChunkIndex({
+          memory: sortedSpaceIndex(chunks.memory.indexes, chunks.memory.segments, 'memory'),
+          disk: sortedSpaceIndex(chunks.disk.indexes, chunks.disk.segments, 'disk'),
+        });
+        const parsed = OverlayManifest.safeParse({
+          formatVersion: OVERLAY_FORMAT_VERSION,
+          tool: TOOL,
+          createdAt: fields.createdAt ?? new Date().toISOString(),
+          base: fields.base,
+          vm: fields.vm,
+          codec: { name: codec.name, level },
+          segments,
+          chunkIndex: { entry: 'chunk-index.bin', sha256: sha256(chunkIndex), bytes: chunkIndex.length },
+          blobs,
+          statistics,
+        });
+        if (!parsed.success) throw misuse(`the manifest fails its schema: ${describeIssues(parsed.error)}`);
+        const stored = { compress: false, mtime: new Date(0), mode: 0o100644 };
+        zip.addBuffer(Buffer.from(chunkIndex), 'chunk-index.bin', stored);
+        zip.addBuffer(Buffer.from(JSON.stringify(parsed.data, null, 1)), 'manifest.json', stored);
+        zip.end({
+          forceZip64Format: false,
+          comment: `cloudlet VM overlay, format ${OVERLAY_FORMAT_VERSION}`,
+        });
+        await written;
+        await pool.close();
+        await rename(tempPath, options.file);
+        state = 'done';
+        return { file: options.file, bytes: out.bytesWritten, manifest: parsed.data };
+      } catch (e) {
+        state = 'open';
+        return fail(e);
+      }
+    },
+
+    async abort() {
+      if (state === 'done' || state === 'failed') return;
+      await fail(misuse('aborted')).catch(() => {});
+    },
+  };
+}
+
+function checkBounds(
+  fields: OverlayManifestFields,
+  maxima: Record<'memory' | 'disk' | 'base-memory' | 'base-disk', number>,
+): void {
+  const limits = {
+    memory: fields.vm.memoryPages,
+    disk: chunksOf(fields.vm.diskBytes),
+    'base-memory': fields.base.memoryPages,
+    'base-disk': chunksOf(fields.base.diskBytes),
+  };
+  for (const [what, max] of Object.entries(maxima) as [keyof typeof limits, number][])
+    if (max >= limits[what])
+      throw misuse(`a ${what} index ${max} is beyond the ${limits[what]} chunks declared`);
+}
