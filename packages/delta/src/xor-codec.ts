@@ -20,12 +20,11 @@ function encode(target: Uint8Array, source: Uint8Array): Uint8Array {
   const out = new Uint8Array(n + 16);
   let w = 0;
   let previousEnd = 0;
+  const skipEqual = equalPrefixSkipper(target, source);
   let i = 0;
   while (i < n) {
-    if (target[i] === source[i]) {
-      i++;
-      continue;
-    }
+    i = skipEqual(i);
+    if (i >= n) break;
     const start = i;
     let end = i + 1; // exclusive end of the last differing byte in this run
     let j = end;
@@ -40,6 +39,32 @@ function encode(target: Uint8Array, source: Uint8Array): Uint8Array {
     i = end;
   }
   return out.slice(0, w);
+}
+
+/**
+ * `from` → the first index ≥ from where the chunks differ (or their length). Compares 32-bit words
+ * when both views are 4-byte aligned: edited pages are mostly equal, and a word compare skips them
+ * ~4× faster than bytes (measured by bench/delta-codecs.ts).
+ */
+function equalPrefixSkipper(target: Uint8Array, source: Uint8Array): (from: number) => number {
+  const n = target.length;
+  const aligned = target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0;
+  const words = aligned ? n >>> 2 : 0;
+  const t32 = aligned ? new Uint32Array(target.buffer, target.byteOffset, words) : undefined;
+  const s32 = aligned ? new Uint32Array(source.buffer, source.byteOffset, words) : undefined;
+  return (from) => {
+    let i = from;
+    if (t32 !== undefined && s32 !== undefined) {
+      while (i < n && (i & 3) !== 0 && target[i] === source[i]) i++;
+      if ((i & 3) === 0) {
+        let w = i >>> 2;
+        while (w < words && t32[w] === s32[w]) w++;
+        i = w << 2;
+      }
+    }
+    while (i < n && target[i] === source[i]) i++;
+    return i;
+  };
 }
 
 function decode(delta: Uint8Array, source: Uint8Array): Uint8Array {

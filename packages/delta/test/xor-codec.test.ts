@@ -52,4 +52,15 @@ describe('xorCodec format', () => {
     expect(() => xorCodec.decode(Uint8Array.of(99, 2, 1, 1), short)).toThrow(DeltaCodecError);
     expect(xorCodec.decode(Uint8Array.of(99, 1, 1), short).length).toBe(100);
   });
+
+  it('gives the same bytes for unaligned views (word-compare fast path vs byte path)', () => {
+    const target = withBytes({ 0: 1, 3: 1, 4: 2, 1000: 9, 4095: 0 });
+    const expected = xorCodec.encode(target, source);
+    const t = new Uint8Array(4097);
+    t.set(target, 1);
+    const s = new Uint8Array(4099);
+    s.set(source, 3);
+    expect(xorCodec.encode(t.subarray(1), s.subarray(3))).toEqual(expected);
+    expect(xorCodec.decode(expected, s.subarray(3))).toEqual(target);
+  });
 });
