@@ -36,7 +36,10 @@ export function createCompressPool(codec: SegmentCodec, level: number, workers: 
     const worker = new Worker(COMPRESS_WORKER_SOURCE, { eval: true, workerData });
     load.set(worker, 0);
     worker.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
-      load.set(worker, (load.get(worker) ?? 1) - 1);
+      const left = (load.get(worker) ?? 1) - 1;
+      load.set(worker, left);
+      // Idle workers must not keep the process alive (a writer nobody finished); busy ones must.
+      if (left === 0) worker.unref();
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (m.data !== undefined) p?.resolve(m.data);
@@ -55,6 +58,7 @@ export function createCompressPool(codec: SegmentCodec, level: number, workers: 
       const [worker] = [...load.entries()].reduce((a, b) => (b[1] < a[1] ? b : a));
       const id = nextId++;
       load.set(worker, (load.get(worker) ?? 0) + 1);
+      worker.ref();
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.postMessage({ id, codec: codec.name, level, data }, [data.buffer as ArrayBuffer]);
