@@ -42,7 +42,7 @@ export async function createVcdiffCodec(): Promise<DeltaCodec> {
       if (delta.length > MAX_DELTA_BYTES) {
         throw new DeltaCodecError('vcdiff', 'out-of-bounds', `${delta.length} bytes for one chunk`);
       }
-      const { ret, str, output } = xd3_decode_memory(delta, source, source.length);
+      const { ret, str, output } = guarded(() => xd3_decode_memory(delta, source, source.length));
       if (ret !== 0) throw new DeltaCodecError('vcdiff', 'invalid', `xdelta3: ${str} (${ret})`);
       if (output.length !== source.length) {
         throw new DeltaCodecError(
@@ -54,4 +54,16 @@ export async function createVcdiffCodec(): Promise<DeltaCodec> {
       return output;
     },
   };
+}
+
+/** A wasm trap (RuntimeError) on hostile input becomes a DeltaCodecError like any other bad delta. */
+function guarded<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    // WebAssembly.RuntimeError, by name: the ES2023 lib has no WebAssembly types.
+    if (e instanceof Error && e.name === 'RuntimeError')
+      throw new DeltaCodecError('vcdiff', 'invalid', `xdelta3 trapped: ${e.message}`);
+    throw e;
+  }
 }
