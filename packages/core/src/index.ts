@@ -6,10 +6,24 @@ export {
   type CreateBaseStage,
   createBase,
 } from './create-base.js';
+export { type ApplyOverlayOptions, applyOverlay } from './overlay/apply-overlay.js';
 export type { ChangedChunk } from './overlay/changed-chunk.js';
+export {
+  type CreateOverlayOptions,
+  type CreateOverlayProgress,
+  type CreateOverlayResult,
+  createOverlay,
+  type DeltaChoice,
+} from './overlay/create-overlay.js';
 export { changedDiskChunks } from './overlay/disk-diff.js';
 export { type FlatRam, flattenRam } from './overlay/flat-ram.js';
 export { changedMemoryPages, type MemoryStreamFrame, RamLayoutError } from './overlay/memory-diff.js';
+export {
+  DEVICE_STATE_BLOB,
+  decodePrologue,
+  encodePrologue,
+  PROLOGUE_BLOB,
+} from './overlay/stream-frame-blobs.js';
 export { type ResumeBaseOptions, type ResumedBase, resumeBase } from './resume-base.js';
 export {
   GuestScriptError,
