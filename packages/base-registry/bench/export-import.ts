@@ -8,6 +8,7 @@ import { randomFillSync } from 'node:crypto';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import yauzl from 'yauzl';
 import { openBaseRegistry } from '../src/index.js';
 import { defaultSpec, writeMemory } from '../test/helpers.js';
 
@@ -37,6 +38,13 @@ async function timed<T>(run: () => Promise<T>): Promise<[T, number]> {
   return [result, (performance.now() - start) / 1000];
 }
 
+async function memberSizes(zip: string): Promise<string> {
+  const archive = await yauzl.openPromise(zip);
+  const sizes: string[] = [];
+  for await (const entry of archive.eachEntry()) sizes.push(`${entry.fileName} ${entry.compressedSize} B`);
+  return sizes.join(', ');
+}
+
 const mbps = (bytes: number, seconds: number) => `${(bytes / 1e6 / seconds).toFixed(0)} MB/s`;
 
 async function scenario(work: string, name: string, makeDisk: (path: string) => Promise<void>) {
@@ -54,6 +62,7 @@ async function scenario(work: string, name: string, makeDisk: (path: string) => 
     const zip = join(dir, 'base.zip');
     const [, exportSeconds] = await timed(() => source.exportBase(base.id, zip));
     const zipBytes = (await stat(zip)).size;
+    const members = await memberSizes(zip);
     const [imported, importSeconds] = await timed(() => target.importBase(zip));
     if (imported.base.id !== base.id) throw new Error('id changed on import');
     const allocated = (await stat(imported.base.paths.disk)).blocks * 512;
@@ -61,7 +70,7 @@ async function scenario(work: string, name: string, makeDisk: (path: string) => 
       [
         `${name}: disk ${base.diskBytes / MiB} MiB + memory.snap ${(base.memoryBytes / MiB).toFixed(1)} MiB`,
         `  register ${registerSeconds.toFixed(2)} s (${mbps(raw, registerSeconds)})`,
-        `  export   ${exportSeconds.toFixed(2)} s (${mbps(raw, exportSeconds)}) → zip ${(zipBytes / MiB).toFixed(2)} MiB`,
+        `  export   ${exportSeconds.toFixed(2)} s (${mbps(raw, exportSeconds)}) → zip ${(zipBytes / MiB).toFixed(2)} MiB (${members})`,
         `  import   ${importSeconds.toFixed(2)} s (${mbps(raw, importSeconds)}); imported disk occupies ${(allocated / MiB).toFixed(1)} MiB`,
       ].join('\n'),
     );
