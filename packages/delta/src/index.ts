@@ -1,5 +1,5 @@
-// Public face of @cloudlet/delta: chunk hashing, chunk indexes of a base's disk and memory, and
-// the dedup lookup over them. (Delta codecs and the overlay diff are planned, see README.)
+// Public face of @cloudlet/delta: chunk hashing, chunk indexes of a base's disk and memory, the
+// dedup lookup over them, per-chunk delta codecs and the chunk encoder. (The overlay diff is planned.)
 export { CHUNK_SIZE, HASH_SIZE, hashChunk, isZeroChunk, isZeroHash, ZERO_CHUNK_HASH } from './chunk.js';
 export {
   type ChunkEncoder,
