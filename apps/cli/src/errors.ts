@@ -1,7 +1,8 @@
 import { RegistryError } from '@cloudlet/base-registry';
-import { GuestScriptError } from '@cloudlet/core';
+import { GuestScriptError, RamLayoutError } from '@cloudlet/core';
+import { OverlayFormatError } from '@cloudlet/overlay-format';
 import { QemuExitedError, QmpError, SerialTimeoutError, VmSpecError } from '@cloudlet/qemu-driver';
-import { CommanderError } from 'commander';
+import { CommanderError, InvalidArgumentError } from 'commander';
 import { UsageError } from './prepare.js';
 
 export const EXIT_ERROR = 1;

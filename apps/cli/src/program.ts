@@ -6,6 +6,8 @@ import {
   registerImportBase,
   registerListBase,
 } from './commands/bases.js';
+import { registerInfoOverlay } from './commands/info-overlay.js';
+import { registerOverlay } from './commands/overlay.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -20,5 +22,7 @@ export function buildProgram(): Command {
   registerExportBase(program);
   registerImportBase(program);
   registerDelBase(program);
+  registerOverlay(program);
+  registerInfoOverlay(program);
   return program;
 }

@@ -17,6 +17,8 @@ export interface ResumeBaseOptions {
   readonly workDir?: string;
   /** Forwards for this run, replacing the base's own (host ports may differ from the base's). */
   readonly portForwards?: readonly PortForwardInput[];
+  /** Whether guest TRIM frees clusters of the copy-on-write disk (default 'unmap': trimmed blocks vanish). */
+  readonly discard?: 'unmap' | 'ignore';
   readonly driver?: QemuDriver;
 }
 
@@ -29,14 +31,23 @@ export interface ResumedBase {
 }
 
 /** The base's spec with its disk replaced by `disk`; VNC (a VGA device) kept as hardware, shown on a socket. */
-function resumeSpec(base: BaseInfo, disk: string, forwards?: readonly PortForwardInput[]): VmSpec {
+function resumeSpec(base: BaseInfo, disk: string, options: ResumeBaseOptions): VmSpec {
+  const forwards = options.portForwards;
   const [baseDisk] = base.localSpec.disks;
   const nics = base.localSpec.nics.map((nic, i) =>
     i === 0 && forwards !== undefined ? { ...nic, portForwards: forwards.map(toForward) } : nic,
   );
   return {
     ...base.localSpec,
-    disks: [{ ...(baseDisk as VmSpec['disks'][number]), file: disk, format: 'qcow2', readonly: false }],
+    disks: [
+      {
+        ...(baseDisk as VmSpec['disks'][number]),
+        file: disk,
+        format: 'qcow2',
+        readonly: false,
+        discard: options.discard ?? 'unmap',
+      },
+    ],
     nics,
     display: base.localSpec.display.type === 'none' ? { type: 'none' } : { type: 'vnc-unix' },
   };
@@ -70,10 +81,7 @@ export async function resumeBase(base: BaseInfo, options: ResumeBaseOptions = {}
       clusterSize: 4096,
     });
     const driver = options.driver ?? createQemuDriver();
-    const vm = await driver.restore(
-      resumeSpec(base, disk, options.portForwards),
-      createReadStream(base.paths.memory),
-    );
+    const vm = await driver.restore(resumeSpec(base, disk, options), createReadStream(base.paths.memory));
     return {
       vm,
       disk,

@@ -56,6 +56,13 @@ export interface CreateOverlayOptions {
   readonly codec?: 'zstd' | 'xz';
   readonly level?: number;
   readonly delta?: DeltaChoice;
+  /** Let guest TRIM remove freed disk blocks from the overlay (default true). */
+  readonly trim?: boolean;
+  /**
+   * Before the snapshot, have the guest drop its page cache (`sync; echo 3 > /proc/sys/vm/drop_caches` on the
+   * serial console shell), so freed pages are zero — and left out — in a guest booted with `init_on_free=1`.
+   */
+  readonly freeMemory?: boolean;
   readonly onProgress?: (progress: CreateOverlayProgress) => void;
   readonly driver?: QemuDriver;
   /** Keep the work folder (the custom VM's qcow2 disk and the base's flat RAM); for tests and debugging. */
@@ -161,12 +168,15 @@ export async function createOverlay(options: CreateOverlayOptions): Promise<Crea
     const resumed = await resumeBase(base, {
       workDir: work,
       portForwards: spec.nics[0]?.portForwards ?? [],
+      discard: options.trim === false ? 'ignore' : 'unmap',
       ...(options.driver === undefined ? {} : { driver: options.driver }),
     });
     const frame: MemoryStreamFrame = {};
     try {
       onProgress?.({ stage: 'prepare', vm: resumed.vm });
       await options.prepare(resumed.vm);
+      if (options.freeMemory === true)
+        await resumed.vm.console.run('sync; echo 3 > /proc/sys/vm/drop_caches');
       onProgress?.({ stage: 'memory' });
       const snapshot = await resumed.vm.snapshot();
       const flat = ram;
