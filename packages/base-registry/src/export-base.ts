@@ -80,8 +80,9 @@ async function writePackage(
       });
       const compressed = new CompressStream({
         compressionLevel: options.compressionLevel ?? 3,
-        // zstd's own worker threads; the JS thread only moves buffers.
-        nbWorkers: availableParallelism(),
+        // zstd's own worker threads (the JS thread only moves buffers and runs yazl's CRC-32); more
+        // than a few cannot help while the CRC and the disk write stay single-stream.
+        nbWorkers: Math.min(4, availableParallelism()),
         checksumFlag: true,
       });
       // Not stream.pipeline: it would destroy `compressed` once written, before yazl has read it all.
