@@ -25,3 +25,15 @@ export async function fileChunkSource(path: string): Promise<ChunkSource> {
     close: () => handle.close(),
   };
 }
+
+/** Bytes already in memory (tests, small uploads). */
+export function bufferChunkSource(bytes: Uint8Array): ChunkSource {
+  return {
+    size: async () => bytes.length,
+    async read(offset, length) {
+      if (offset < 0 || length < 0 || offset + length > bytes.length)
+        throw new RangeError(`read of ${length} bytes at ${offset} is outside the ${bytes.length}-byte source`);
+      return bytes.subarray(offset, offset + length);
+    },
+  };
+}

@@ -1,6 +1,6 @@
 // @cloudlet/overlay-format: the VM overlay container (zip of stored entries), its manifest, codecs, writer and reader.
 export type { ChunkIndex } from './chunk-index.js';
-export { type ChunkSource, fileChunkSource } from './chunk-source.js';
+export { bufferChunkSource, type ChunkSource, fileChunkSource } from './chunk-source.js';
 export { segmentCodec } from './codecs/codec-by-name.js';
 export type { SegmentCodec, SegmentCodecName } from './codecs/segment-codec.js';
 export { xzCodec } from './codecs/xz-codec.js';
