@@ -12,6 +12,9 @@ export const EXIT_USAGE = 2;
 const EXPECTED = [
   RegistryError,
   GuestScriptError,
+  RamLayoutError,
+  OverlayFormatError,
+  InvalidArgumentError,
   QemuExitedError,
   QmpError,
   SerialTimeoutError,
