@@ -1,4 +1,4 @@
-// Writer/reader throughput on VM-like records: node bench/throughput.mjs [MiB] (after building dist).
+// Writer/reader throughput on VM-like records: node bench/throughput.mjs [MiB] [zstd,xz] (after building dist).
 // Pages come from /usr/bin and /usr/lib binaries (compressible like guest memory); the record mix is
 // 55 % raw, 20 % zero, 10 % base refs, 15 % small xor deltas.
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -35,7 +35,8 @@ for (let i = 0; i < pages; i++) {
   const space = i < pages / 2 ? 'memory' : 'disk';
   const index = space === 'memory' ? i : i - pages / 2;
   let encoding;
-  if (r < 55) encoding = { kind: 'raw', data: source.subarray((i * 4096) % (source.length - 4096)).subarray(0, 4096) };
+  if (r < 55)
+    encoding = { kind: 'raw', data: source.subarray((i * 4096) % (source.length - 4096)).subarray(0, 4096) };
   else if (r < 75) encoding = { kind: 'zero' };
   else if (r < 85) encoding = { kind: 'base-disk', index: i % 1000 };
   else encoding = { kind: 'xor', delta: source.subarray(i % 4000, (i % 4000) + 64) };
@@ -51,13 +52,14 @@ const fields = {
   },
 };
 
+const codecs = (process.argv[3] ?? 'zstd,xz').split(',');
 for (const [codec, level] of [
   [zstdCodec(), 3],
   [xzCodec(), 6],
-]) {
+].filter(([c]) => codecs.includes(c.name))) {
   const file = `/tmp/overlay-bench-${codec.name}.zip`;
   let t = performance.now();
-  const writer = createOverlayWriter({ file, codec, level });
+  const writer = createOverlayWriter({ file, codec, level, workers: Number(process.env.WORKERS ?? 2) });
   for (const r of records) await writer.add(r);
   const { manifest, bytes } = await writer.finish(fields);
   const writeS = (performance.now() - t) / 1000;

@@ -32,7 +32,9 @@ export function bufferChunkSource(bytes: Uint8Array): ChunkSource {
     size: async () => bytes.length,
     async read(offset, length) {
       if (offset < 0 || length < 0 || offset + length > bytes.length)
-        throw new RangeError(`read of ${length} bytes at ${offset} is outside the ${bytes.length}-byte source`);
+        throw new RangeError(
+          `read of ${length} bytes at ${offset} is outside the ${bytes.length}-byte source`,
+        );
       return bytes.subarray(offset, offset + length);
     },
   };

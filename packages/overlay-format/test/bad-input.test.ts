@@ -176,7 +176,10 @@ describe('openOverlay refuses', () => {
       e.name === 'chunk-index.bin' ? { ...e, data: Buffer.from(e.data).fill(0x55, 6, 7) } : e,
     );
     expect(await openBad(flipped)).toMatchObject({ code: 'hash-mismatch' });
-    const more = withManifest(entries, (m) => (m.segments[0] as Record<string, number>).records++);
+    const more = withManifest(
+      entries,
+      (m) => ((m.segments[0] as Record<string, number>).records as number)++,
+    );
     expect(await openBad(more)).toMatchObject({
       code: 'bad-record',
       message: expect.stringMatching(/lists 40 memory chunks, the segments hold 41/),
@@ -209,7 +212,7 @@ describe('readSegment refuses', () => {
   it('a segment that decompresses to another size than declared', async () => {
     const list = withManifest(
       entries,
-      (m) => ((m.segments[0] as Record<string, number>).uncompressedBytes -= 1),
+      (m) => (((m.segments[0] as Record<string, number>).uncompressedBytes as number) -= 1),
     );
     expect(await readBad(list)).toMatchObject({ code: 'bad-compressed-data' });
   });

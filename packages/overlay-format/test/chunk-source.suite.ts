@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { ChunkSource } from '../src/index.js';
 
 /** The contract every ChunkSource meets; `make` gets the bytes the source must serve. */
-export function chunkSourceConformance(name: string, make: (bytes: Uint8Array) => Promise<ChunkSource>): void {
+export function chunkSourceConformance(
+  name: string,
+  make: (bytes: Uint8Array) => Promise<ChunkSource>,
+): void {
   describe(`ChunkSource ${name}`, () => {
     const bytes = randomBytes(100_000);
 
@@ -16,7 +19,9 @@ export function chunkSourceConformance(name: string, make: (bytes: Uint8Array) =
         [12_345, 54_321],
         [500, 0],
       ] as const)
-        expect(Buffer.from(await source.read(offset, length)).equals(bytes.subarray(offset, offset + length))).toBe(true);
+        expect(
+          Buffer.from(await source.read(offset, length)).equals(bytes.subarray(offset, offset + length)),
+        ).toBe(true);
       await source.close?.();
     });
 

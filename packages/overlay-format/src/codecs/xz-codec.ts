@@ -1,3 +1,4 @@
+/// <reference path="./lzma-native.d.ts" />
 import lzma from 'lzma-native';
 import { OverlayFormatError } from '../errors.js';
 import { markBuiltin } from './builtin-codecs.js';
