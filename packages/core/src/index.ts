@@ -13,11 +13,16 @@ export {
   type CreateOverlayProgress,
   type CreateOverlayResult,
   createOverlay,
-  type DeltaChoice,
 } from './overlay/create-overlay.js';
 export { changedDiskChunks } from './overlay/disk-diff.js';
 export { type FlatRam, flattenRam } from './overlay/flat-ram.js';
 export { changedMemoryPages, type MemoryStreamFrame, RamLayoutError } from './overlay/memory-diff.js';
+export {
+  type DeltaChoice,
+  type OverlayPipeline,
+  type OverlayPipelineOptions,
+  openOverlayPipeline,
+} from './overlay/overlay-pipeline.js';
 export {
   DEVICE_STATE_BLOB,
   decodePrologue,

@@ -1,26 +1,12 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
-import {
-  CHUNK_SIZE,
-  type ChunkEncoder,
-  type ChunkEncoderStats,
-  type ChunkSpace,
-  createChunkEncoder,
-  createDedupLookup,
-  createDeltaCodecs,
-  type DeltaCodec,
-} from '@cloudlet/delta';
-import {
-  createOverlayWriter,
-  type OverlaySummary,
-  type OverlayWriter,
-  segmentCodec,
-} from '@cloudlet/overlay-format';
+import type { ChunkEncoderStats } from '@cloudlet/delta';
+import type { OverlaySummary } from '@cloudlet/overlay-format';
 import {
   extractLegacyRedirs,
   parseVmSpec,
@@ -29,13 +15,7 @@ import {
   type VmSpec,
 } from '@cloudlet/qemu-driver';
 import { resumeBase } from '../resume-base.js';
-import type { ChangedChunk } from './changed-chunk.js';
-import { changedDiskChunks } from './disk-diff.js';
-import { type FlatRam, flattenRam } from './flat-ram.js';
-import { changedMemoryPages, type MemoryStreamFrame } from './memory-diff.js';
-import { DEVICE_STATE_BLOB, encodePrologue, PROLOGUE_BLOB } from './stream-frame-blobs.js';
-
-export type DeltaChoice = 'auto' | 'xor' | 'vcdiff' | 'none';
+import { type DeltaChoice, type OverlayPipeline, openOverlayPipeline } from './overlay-pipeline.js';
 
 export interface CreateOverlayProgress {
   readonly stage: 'resume' | 'prepare' | 'memory' | 'disk' | 'finish';
@@ -77,12 +57,6 @@ export interface CreateOverlayResult {
   readonly seconds: number;
 }
 
-async function codecsFor(choice: DeltaChoice): Promise<DeltaCodec[]> {
-  if (choice === 'none') return [];
-  const { xor, vcdiff } = await createDeltaCodecs();
-  return choice === 'xor' ? [xor] : choice === 'vcdiff' ? [vcdiff] : [xor, vcdiff];
-}
-
 /** The overlay's VM spec: the base's hardware with the forwards asked for here (host ports left to synthesis). */
 function overlaySpec(base: BaseInfo, qemuArgs: readonly string[]): VmSpec {
   const { portForwards } = extractLegacyRedirs(qemuArgs);
@@ -90,30 +64,6 @@ function overlaySpec(base: BaseInfo, qemuArgs: readonly string[]): VmSpec {
     i === 0 && portForwards.length > 0 ? { ...nic, portForwards } : nic,
   );
   return parseVmSpec({ ...base.spec, nics });
-}
-
-const ZERO_CHUNK = new Uint8Array(CHUNK_SIZE);
-
-interface Encoding {
-  readonly encoder: ChunkEncoder;
-  readonly writer: OverlayWriter;
-}
-
-async function encodeAll(
-  { encoder, writer }: Encoding,
-  space: ChunkSpace,
-  changed: AsyncIterable<ChangedChunk>,
-  sameplaceBase: (index: number) => Promise<Uint8Array>,
-): Promise<number> {
-  let count = 0;
-  for await (const chunk of changed) {
-    const data = chunk.data ?? ZERO_CHUNK;
-    const base = chunk.data === null ? undefined : await sameplaceBase(chunk.index);
-    const encoding = encoder.encode({ space, index: chunk.index }, data, base, chunk.hash);
-    await writer.add({ space, index: chunk.index, encoding });
-    count++;
-  }
-  return count;
 }
 
 /** The stream itself, or (with a file) a second reader writing the same bytes to it. */
@@ -126,107 +76,69 @@ function teeTo(stream: Readable, file: string | undefined) {
   return { main, copied: pipeline(copy, createWriteStream(file)) };
 }
 
-async function baseDiskReader(file: string) {
-  const handle = await open(file, 'r');
-  return {
-    async chunk(index: number) {
-      const buffer = Buffer.alloc(CHUNK_SIZE);
-      await handle.read(buffer, 0, CHUNK_SIZE, index * CHUNK_SIZE);
-      return buffer;
-    },
-    close: () => handle.close(),
-  };
+/** Customizes the resumed VM, then streams its memory snapshot into the pipeline; returns the qcow2 disk. */
+async function customizeAndSnapshot(
+  base: BaseInfo,
+  spec: VmSpec,
+  work: string,
+  pipe: OverlayPipeline,
+  options: CreateOverlayOptions,
+): Promise<string> {
+  options.onProgress?.({ stage: 'resume' });
+  const resumed = await resumeBase(base, {
+    workDir: work,
+    portForwards: spec.nics[0]?.portForwards ?? [],
+    discard: options.trim === false ? 'ignore' : 'unmap',
+    ...(options.driver === undefined ? {} : { driver: options.driver }),
+  });
+  try {
+    options.onProgress?.({ stage: 'prepare', vm: resumed.vm });
+    await options.prepare(resumed.vm);
+    if (options.freeMemory === true) await resumed.vm.console.run('sync; echo 3 > /proc/sys/vm/drop_caches');
+    options.onProgress?.({ stage: 'memory' });
+    const snapshot = await resumed.vm.snapshot();
+    const stream = teeTo(snapshot.stream, options.memorySnapshotCopy);
+    const [chunks] = await Promise.all([pipe.memory(stream.main), snapshot.completed, stream.copied]);
+    options.onProgress?.({ stage: 'memory', chunks });
+    return resumed.disk;
+  } finally {
+    await resumed.vm.kill(); // the VM was stopped for the snapshot: its qcow2 is the disk of that moment
+  }
 }
 
 /**
  * `cloudlet overlay`: resumes the base on a copy-on-write disk, lets `prepare` customize it, streams the
- * memory snapshot through the page diff (only pages that differ from the same-place base page), then the
- * qcow2's own clusters through the disk diff; every changed chunk is deduplicated / delta-encoded and written
- * into compressed segments — memory first, then disk.
+ * memory snapshot through the page diff, then the qcow2's own clusters through the disk diff, into the
+ * overlay pipeline (dedup, delta, compressed segments).
  */
 export async function createOverlay(options: CreateOverlayOptions): Promise<CreateOverlayResult> {
   const started = performance.now();
-  const { registry, onProgress } = options;
+  const { registry } = options;
   const base = registry.get(options.base);
-  const indexes = await registry.openIndexes(base.id);
+  const spec = overlaySpec(base, options.qemuArgs ?? []);
   const work = await mkdtemp(join(tmpdir(), 'cloudlet-overlay-'));
-  let ram: FlatRam | undefined;
-  let writer: OverlayWriter | undefined;
+  let pipe: OverlayPipeline | undefined;
   try {
-    ram = await flattenRam(base.paths.memory, join(work, 'base-ram.flat'));
-    const spec = overlaySpec(base, options.qemuArgs ?? []);
-    const codecs = await codecsFor(options.delta ?? 'auto');
-    const encoder = createChunkEncoder({ lookup: createDedupLookup(indexes), codecs });
-    writer = createOverlayWriter({
-      file: options.output,
-      codec: segmentCodec(options.codec ?? 'zstd'),
-      ...(options.level === undefined ? {} : { level: options.level }),
-    });
-    const encoding = { encoder, writer };
-
-    onProgress?.({ stage: 'resume' });
-    const resumed = await resumeBase(base, {
+    pipe = await openOverlayPipeline({
+      base,
+      indexes: await registry.openIndexes(base.id),
+      output: options.output,
+      spec,
       workDir: work,
-      portForwards: spec.nics[0]?.portForwards ?? [],
-      discard: options.trim === false ? 'ignore' : 'unmap',
-      ...(options.driver === undefined ? {} : { driver: options.driver }),
+      ...(options.codec === undefined ? {} : { codec: options.codec }),
+      ...(options.level === undefined ? {} : { level: options.level }),
+      ...(options.delta === undefined ? {} : { delta: options.delta }),
     });
-    const frame: MemoryStreamFrame = {};
-    try {
-      onProgress?.({ stage: 'prepare', vm: resumed.vm });
-      await options.prepare(resumed.vm);
-      if (options.freeMemory === true)
-        await resumed.vm.console.run('sync; echo 3 > /proc/sys/vm/drop_caches');
-      onProgress?.({ stage: 'memory' });
-      const snapshot = await resumed.vm.snapshot();
-      const flat = ram;
-      const stream = teeTo(snapshot.stream, options.memorySnapshotCopy);
-      const [memoryChunks] = await Promise.all([
-        encodeAll(encoding, 'memory', changedMemoryPages(stream.main, indexes.memory, frame), (i) =>
-          flat.page(i),
-        ),
-        snapshot.completed,
-        stream.copied,
-      ]);
-      onProgress?.({ stage: 'memory', chunks: memoryChunks });
-    } finally {
-      await resumed.vm.kill(); // the disk overlay is complete: the VM was stopped for the snapshot
-    }
-
-    onProgress?.({ stage: 'disk' });
-    const baseDisk = await baseDiskReader(base.paths.disk);
-    try {
-      const diskChunks = await encodeAll(
-        encoding,
-        'disk',
-        changedDiskChunks(resumed.disk, indexes.disk),
-        (i) => baseDisk.chunk(i),
-      );
-      onProgress?.({ stage: 'disk', chunks: diskChunks });
-    } finally {
-      await baseDisk.close();
-    }
-
-    onProgress?.({ stage: 'finish' });
-    if (frame.prologue === undefined || frame.deviceTail === undefined)
-      throw new Error('memory snapshot incomplete');
-    await writer.addBlob(PROLOGUE_BLOB, encodePrologue(frame.prologue));
-    await writer.addBlob(DEVICE_STATE_BLOB, frame.deviceTail);
-    const summary = await writer.finish({
-      base: { id: base.id, diskBytes: base.diskBytes, memoryPages: base.memoryPages },
-      vm: {
-        spec,
-        diskBytes: base.diskBytes,
-        memoryPages: base.memoryPages,
-        ramBlocks: frame.prologue.blocks.map((b) => ({ name: b.name, bytes: b.length })),
-      },
-    });
-    return { summary, stats: encoder.stats(), seconds: (performance.now() - started) / 1000 };
+    const disk = await customizeAndSnapshot(base, spec, work, pipe, options);
+    options.onProgress?.({ stage: 'disk' });
+    options.onProgress?.({ stage: 'disk', chunks: await pipe.disk(disk) });
+    options.onProgress?.({ stage: 'finish' });
+    const { summary, stats } = await pipe.finish();
+    return { summary, stats, seconds: (performance.now() - started) / 1000 };
   } catch (error) {
-    await writer?.abort();
+    await pipe?.abort();
     throw error;
   } finally {
-    await ram?.close();
     if (options.keepWorkDir !== undefined) options.keepWorkDir(work);
     else await rm(work, { recursive: true, force: true });
   }
