@@ -89,6 +89,8 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   let current: SegmentBuilder | undefined;
   let lastSpace: ChunkSpace = 'memory';
   let cutBytes = target;
+  let zippedBytes = 0;
+  const maxUnwrittenBytes = 8 * target;
   let seenIn = 0;
   let seenOut = 0;
   /** Entries reach the zip in the order they were sealed; each link resolves once its entry is added. */
@@ -122,6 +124,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     const link = tail.then(async () => {
       const data = await compressed;
       onDone(data);
+      zippedBytes += data.length;
       zip.addBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength), entry, {
         compress: false,
         mtime: new Date(0),
@@ -163,8 +166,15 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   };
   const segmentCount = () => segments.length + inFlightSegments.length;
 
+  /**
+   * Holds the producer while too many segments are being compressed, or while the disk lags behind:
+   * yazl keeps every added buffer until the file stream takes it, so a slow disk would otherwise
+   * pile up compressed segments in memory.
+   */
   const waitForRoom = async () => {
     while (inFlight.length >= maxInFlight) await inFlight.shift();
+    while (state === 'open' && zippedBytes - out.bytesWritten > maxUnwrittenBytes)
+      await new Promise((resolve) => setTimeout(resolve, 2));
   };
 
   return {

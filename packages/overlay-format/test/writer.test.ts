@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createOverlayWriter, openOverlay, PAGE_SIZE, type SegmentCodec, zstdCodec } from '../src/index.js';
+import {
+  createOverlayWriter,
+  describeOverlay,
+  openOverlay,
+  PAGE_SIZE,
+  type SegmentCodec,
+  zstdCodec,
+} from '../src/index.js';
 import { DISK_CHUNKS, manifestFields, tempDir } from './fixtures.js';
 import { readZip } from './zip-tools.js';
 
@@ -132,5 +139,35 @@ describe('createOverlayWriter', () => {
     await writer.abort();
     expect(existsSync(file)).toBe(false);
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('describeOverlay', () => {
+  it('reports ids, sizes, per-kind counts and the segment table', async () => {
+    const file = join(dir, 'described.zip');
+    const writer = createOverlayWriter({ file, workers: 0 });
+    await writer.add({
+      space: 'memory',
+      index: 2,
+      encoding: { kind: 'raw', data: new Uint8Array(PAGE_SIZE) },
+    });
+    await writer.add({ space: 'disk', index: 9, encoding: { kind: 'base-memory', index: 2 } });
+    await writer.addBlob('prologue', new Uint8Array(100));
+    const { manifest } = await writer.finish(manifestFields());
+    const info = describeOverlay(manifest);
+    expect(info).toMatchObject({
+      formatVersion: 1,
+      baseId: 'ab'.repeat(32),
+      codec: 'zstd level 3',
+      vm: { memoryPages: 4096, memoryBytes: 4096 * PAGE_SIZE },
+      uncompressedBytes: 4100 + 3,
+      blobs: [{ name: 'prologue', uncompressedBytes: 100 }],
+    });
+    expect(info.spaces.memory.chunks).toBe(1);
+    expect(info.spaces.disk.kinds['base-memory']).toEqual({ count: 1, bytes: 3 });
+    expect(info.segments.map((s) => [s.space, s.records, s.firstIndex, s.lastIndex])).toEqual([
+      ['memory', 1, 2, 2],
+      ['disk', 1, 9, 9],
+    ]);
   });
 });
