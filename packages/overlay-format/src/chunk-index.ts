@@ -88,27 +88,21 @@ export function chunkIndexOf(spaces: Record<ChunkSpace, SpaceIndex>): ChunkIndex
     ...spaces,
     segmentOf(space, index) {
       const { indexes, segments } = spaces[space];
-      let lo = 0;
-      let hi = indexes.length - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >>> 1;
-        const at = indexes[mid] as number;
-        if (at === index) return segments[mid];
-        if (at < index) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return undefined;
+      const at = sortedPosition(indexes, index);
+      return at < 0 ? undefined : segments[at];
     },
   };
 }
 
 /** Sorts what the writer collected in record order; a chunk listed twice is the caller's mistake. */
-export function sortedSpaceIndex(indexes: number[], segments: number[], space: ChunkSpace): SpaceIndex {
+export function sortedSpaceIndex(
+  indexes: number[],
+  segments: number[],
+  space: ChunkSpace,
+): SpaceIndex & { order: number[] } {
+  /** order[sorted position] = position in record order. */
   const order = Array.from(indexes.keys()).sort((a, b) => (indexes[a] as number) - (indexes[b] as number));
-  const out: SpaceIndex = {
-    indexes: new Float64Array(order.length),
-    segments: new Uint32Array(order.length),
-  };
+  const out = { indexes: new Float64Array(order.length), segments: new Uint32Array(order.length), order };
   order.forEach((from, to) => {
     out.indexes[to] = indexes[from] as number;
     out.segments[to] = segments[from] as number;
@@ -116,4 +110,18 @@ export function sortedSpaceIndex(indexes: number[], segments: number[], space: C
       throw new OverlayFormatError('invalid-use', `${space} chunk ${indexes[from]} was added twice`);
   });
   return out;
+}
+
+/** Sorted position of `index` in `indexes`, or -1. */
+export function sortedPosition(indexes: Float64Array, index: number): number {
+  let lo = 0;
+  let hi = indexes.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = indexes[mid] as number;
+    if (at === index) return mid;
+    if (at < index) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }

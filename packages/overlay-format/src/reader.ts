@@ -180,6 +180,9 @@ function reader(
       bounds,
       what: `segment ${i} ("${info.entry}")`,
     });
+    // Keys of this segment's chunks seen so far: memory index i → i, disk index i → -i - 1.
+    const seen = new Set<number>();
+    const key = (space: ChunkSpace, at: number) => (space === 'memory' ? at : -at - 1);
     for (const r of records) {
       if (index.segmentOf(r.space, r.index) !== i)
         throw new OverlayFormatError(
@@ -187,11 +190,16 @@ function reader(
           `segment ${i} holds ${r.space} chunk ${r.index}, the chunk index disagrees`,
         );
       const e = r.encoding;
-      if (e.kind === 'self' && index.segmentOf(e.space, e.index) === undefined)
-        throw new OverlayFormatError(
-          'bad-record',
-          `segment ${i} refers to ${e.space} chunk ${e.index}, not in the overlay`,
-        );
+      if (e.kind === 'self') {
+        // The target must already be rebuilt when this record is applied: an earlier segment, or earlier here.
+        const target = index.segmentOf(e.space, e.index);
+        if (target === undefined || target > i || (target === i && !seen.has(key(e.space, e.index))))
+          throw new OverlayFormatError(
+            'bad-record',
+            `segment ${i} refers to ${e.space} chunk ${e.index}, ${target === undefined ? 'not in the overlay' : 'which comes later'}`,
+          );
+      }
+      seen.add(key(r.space, r.index));
     }
     return records;
   };

@@ -23,6 +23,7 @@ import {
 import { recordProblem } from './record-codec.js';
 import type { ChunkSpace, OverlayRecord } from './records.js';
 import { SegmentBuilder } from './segment-builder.js';
+import { checkSelfReferences } from './self-references.js';
 import { emptyStatistics } from './statistics.js';
 import { tempPathBeside } from './temp-file.js';
 import { TOOL } from './tool.js';
@@ -78,6 +79,8 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   const segments: SegmentInfo[] = [];
   const inFlightSegments: { number: number }[] = [];
   const pendingBlobs = new Set<string>();
+  /** `at`: position of the referring record in add() order (memory records first, so one sequence). */
+  const selfReferences: { at: number; to: { space: ChunkSpace; index: number } }[] = [];
   const blobs: BlobInfo[] = [];
   const statistics = emptyStatistics();
   const chunks = {
@@ -198,7 +201,13 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       maxima[record.space] = Math.max(maxima[record.space], record.index);
       if (encoding.kind === 'base-memory' || encoding.kind === 'base-disk')
         maxima[encoding.kind] = Math.max(maxima[encoding.kind], encoding.index);
-      if (encoding.kind === 'self') maxima[encoding.space] = Math.max(maxima[encoding.space], encoding.index);
+      if (encoding.kind === 'self') {
+        maxima[encoding.space] = Math.max(maxima[encoding.space], encoding.index);
+        selfReferences.push({
+          at: chunks.memory.indexes.length + chunks.disk.indexes.length - 1,
+          to: encoding,
+        });
+      }
       if (current.full) seal();
       await waitForRoom().catch(fail);
     },
@@ -233,10 +242,12 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
         seal();
         await tail;
         checkBounds(fields, maxima);
-        const chunkIndex = encodeChunkIndex({
+        const sorted = {
           memory: sortedSpaceIndex(chunks.memory.indexes, chunks.memory.segments, 'memory'),
           disk: sortedSpaceIndex(chunks.disk.indexes, chunks.disk.segments, 'disk'),
-        });
+        };
+        checkSelfReferences(selfReferences, sorted);
+        const chunkIndex = encodeChunkIndex(sorted);
         const parsed = OverlayManifest.safeParse({
           formatVersion: OVERLAY_FORMAT_VERSION,
           tool: TOOL,

@@ -246,6 +246,16 @@ describe('readSegment refuses', () => {
     expect(await readBad(await replaceSegment0(Uint8Array.from([0x04, 0, 5, 1, 2]), 1))).toMatchObject({
       message: expect.stringMatching(/ends inside a 5-byte payload/),
     });
+    // Segment 0 holds memory chunk 0; memory chunk 1 is in segment 1, so a reference to it points forward.
+    expect(await readBad(await replaceSegment0(Uint8Array.from([0x03, 0, 1]), 1))).toMatchObject({
+      message: expect.stringMatching(/refers to memory chunk 1, which comes later/),
+    });
+    expect(await readBad(await replaceSegment0(Uint8Array.from([0x03, 0, 0]), 1))).toMatchObject({
+      message: expect.stringMatching(/refers to memory chunk 0, which comes later/),
+    });
+    expect(await readBad(await replaceSegment0(Uint8Array.from([0x23, 0, 0]), 1))).toMatchObject({
+      message: expect.stringMatching(/refers to disk chunk 0, not in the overlay/),
+    });
     expect(
       await readBad(await replaceSegment0(Uint8Array.from([...zeroAt(0), ...zeroAt(1)]), 1)),
     ).toMatchObject({

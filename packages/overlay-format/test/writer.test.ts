@@ -110,6 +110,15 @@ describe('createOverlayWriter', () => {
       await w.finish(manifestFields());
     }, /disk index 8192 is beyond the 8192 chunks/);
     await refuses((w) => w.addBlob('../state', new Uint8Array(1)), /blob name/);
+    await refuses(async (w) => {
+      await w.add({ space: 'memory', index: 1, encoding: { kind: 'self', space: 'disk', index: 5 } });
+      await w.add({ space: 'disk', index: 5, encoding: { kind: 'zero' } });
+      await w.finish(manifestFields());
+    }, /self reference to disk chunk 5 comes before that chunk/);
+    await refuses(async (w) => {
+      await w.add({ space: 'disk', index: 5, encoding: { kind: 'self', space: 'memory', index: 9 } });
+      await w.finish(manifestFields());
+    }, /self reference to memory chunk 9 names a chunk not in the overlay/);
   });
 
   it('removes the temp file when the codec fails', async () => {
