@@ -131,7 +131,8 @@ export async function createOverlay(options: CreateOverlayOptions): Promise<Crea
     });
     const disk = await customizeAndSnapshot(base, spec, work, pipe, options);
     options.onProgress?.({ stage: 'disk' });
-    options.onProgress?.({ stage: 'disk', chunks: await pipe.disk(disk) });
+    const diskChunks = await pipe.disk(disk); // not inside `onProgress?.(…)`: that skips its arguments
+    options.onProgress?.({ stage: 'disk', chunks: diskChunks });
     options.onProgress?.({ stage: 'finish' });
     const { summary, stats } = await pipe.finish();
     return { summary, stats, seconds: (performance.now() - started) / 1000 };
