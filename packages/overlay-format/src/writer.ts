@@ -1,9 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { finished } from 'node:stream/promises';
-import yazl from 'yazl';
 import { encodeChunkIndex, sortedSpaceIndex } from './chunk-index.js';
 import type { SegmentCodec } from './codecs/segment-codec.js';
 import { zstdCodec } from './codecs/zstd-codec.js';
@@ -25,8 +21,8 @@ import type { ChunkSpace, OverlayRecord } from './records.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { checkSelfReferences } from './self-references.js';
 import { emptyStatistics } from './statistics.js';
-import { tempPathBeside } from './temp-file.js';
 import { TOOL } from './tool.js';
+import { createZipOutput } from './zip-output.js';
 
 export interface OverlayWriterOptions {
   /** The overlay zip to create; written as a temp file beside it, renamed at the end. */
@@ -70,11 +66,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   const target = options.targetSegmentBytes ?? 1024 * 1024;
   const pool = createCompressPool(codec, level, options.workers ?? availableParallelism());
   const maxInFlight = Math.max(2, 2 * (options.workers ?? availableParallelism()));
-  const tempPath = tempPathBeside(options.file);
-  const zip = new yazl.ZipFile();
-  const out = createWriteStream(tempPath);
-  zip.outputStream.pipe(out);
-  const written = finished(out);
+  const zip = createZipOutput(options.file);
 
   const segments: SegmentInfo[] = [];
   const inFlightSegments: { number: number }[] = [];
@@ -92,7 +84,6 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   let current: SegmentBuilder | undefined;
   let lastSpace: ChunkSpace = 'memory';
   let cutBytes = target;
-  let zippedBytes = 0;
   const maxUnwrittenBytes = 8 * target;
   let seenIn = 0;
   let seenOut = 0;
@@ -106,14 +97,12 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     if (state !== 'failed') {
       state = 'failed';
       failure = error;
-      zip.outputStream.unpipe(out);
-      out.destroy();
       await pool.close();
-      await rm(tempPath, { force: true });
+      await zip.discard();
     }
     throw failure;
   };
-  written.catch((e: unknown) => {
+  zip.failed.catch((e: unknown) => {
     if (state === 'open') void fail(e).catch(() => {});
   });
   const ensureOpen = () => {
@@ -127,12 +116,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     const link = tail.then(async () => {
       const data = await compressed;
       onDone(data);
-      zippedBytes += data.length;
-      zip.addBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength), entry, {
-        compress: false,
-        mtime: new Date(0),
-        mode: 0o100644,
-      });
+      zip.add(entry, data);
     });
     tail = link;
     inFlight.push(link);
@@ -176,7 +160,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
    */
   const waitForRoom = async () => {
     while (inFlight.length >= maxInFlight) await inFlight.shift();
-    while (state === 'open' && zippedBytes - out.bytesWritten > maxUnwrittenBytes)
+    while (state === 'open' && zip.unwrittenBytes() > maxUnwrittenBytes)
       await new Promise((resolve) => setTimeout(resolve, 2));
   };
 
@@ -261,18 +245,12 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
           statistics,
         });
         if (!parsed.success) throw misuse(`the manifest fails its schema: ${describeIssues(parsed.error)}`);
-        const stored = { compress: false, mtime: new Date(0), mode: 0o100644 };
-        zip.addBuffer(Buffer.from(chunkIndex), 'chunk-index.bin', stored);
-        zip.addBuffer(Buffer.from(JSON.stringify(parsed.data, null, 1)), 'manifest.json', stored);
-        zip.end({
-          forceZip64Format: false,
-          comment: `cloudlet VM overlay, format ${OVERLAY_FORMAT_VERSION}`,
-        });
-        await written;
+        zip.add('chunk-index.bin', chunkIndex);
+        zip.add('manifest.json', Buffer.from(JSON.stringify(parsed.data, null, 1)));
         await pool.close();
-        await rename(tempPath, options.file);
+        const bytes = await zip.commit();
         state = 'done';
-        return { file: options.file, bytes: out.bytesWritten, manifest: parsed.data };
+        return { file: options.file, bytes, manifest: parsed.data };
       } catch (e) {
         state = 'open';
         return fail(e);
