@@ -101,8 +101,8 @@ export interface RecordBounds {
 }
 
 /**
- * Decodes a whole segment. Payloads are copies (the caller may keep them after the segment buffer
- * is reused). Throws 'bad-record' on anything malformed, out of range, in the wrong space, or if the
+ * Decodes a whole segment. Payloads are views into `bytes` (no copy: the reader decompresses each
+ * segment into a fresh buffer, which the records then keep alive). Throws 'bad-record' on anything malformed, out of range, in the wrong space, or if the
  * count differs from `expectedCount`.
  */
 export function decodeRecords(
@@ -158,7 +158,7 @@ function decodeEncoding(
       const length = reader.varint();
       if (kind === 'raw' ? length !== PAGE_SIZE : length > MAX_DELTA_BYTES)
         throw reader.fail(`has a ${kind} payload of ${length} bytes`);
-      const payload = reader.take(length).slice();
+      const payload = reader.take(length);
       return kind === 'raw' ? { kind, data: payload } : { kind, delta: payload };
     }
   }
