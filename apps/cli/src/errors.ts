@@ -1,5 +1,5 @@
 import { RegistryError } from '@cloudlet/base-registry';
-import { GuestScriptError, RamLayoutError } from '@cloudlet/core';
+import { GuestScriptError, GuestSetupError, RamLayoutError } from '@cloudlet/core';
 import { OverlayFormatError } from '@cloudlet/overlay-format';
 import { QemuExitedError, QmpError, SerialTimeoutError, VmSpecError } from '@cloudlet/qemu-driver';
 import { CommanderError, InvalidArgumentError } from 'commander';
@@ -12,6 +12,7 @@ export const EXIT_USAGE = 2;
 const EXPECTED = [
   RegistryError,
   GuestScriptError,
+  GuestSetupError,
   RamLayoutError,
   OverlayFormatError,
   InvalidArgumentError,

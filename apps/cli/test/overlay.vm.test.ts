@@ -91,6 +91,26 @@ describe('cloudlet overlay / info-overlay', () => {
     expect(kept.spaces.disk.chunks).toBeGreaterThan(4000);
   });
 
+  it('--free-memory checks that the guest zeroes freed pages (init_on_free=1)', async () => {
+    const flags = ['-o', join(work, 'free.zip'), '--script', join(work, 'ready.sh'), '--free-memory'];
+    const ok = await runCli(['--home', home, 'overlay', id.slice(0, 10), ...flags]);
+    expect(ok.code).toBe(0);
+
+    const plainHome = join(work, 'plain');
+    const tiny = tinyVm();
+    const plainArgs = tinyBaseArgs(plainHome, {
+      ...tiny,
+      append: tiny.append.replace(/\s*init_on_free=1/, ''),
+    });
+    const made = await runCli([...plainArgs, '--script', join(work, 'ready.sh')]);
+    const plainId = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
+    const refused = await runCli(['--home', plainHome, 'overlay', plainId, ...flags]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^cloudlet: error: free guest pages would enter the overlay: boot the base VM with init_on_free=1/m,
+    );
+  });
+
   it('info-overlay refuses a file that is not an overlay, with one line', async () => {
     await writeFile(join(work, 'junk.zip'), 'not a zip');
     const result = await runCli(['info-overlay', join(work, 'junk.zip')]);

@@ -13,6 +13,7 @@ export {
   type CreateOverlayProgress,
   type CreateOverlayResult,
   createOverlay,
+  GuestSetupError,
 } from './overlay/create-overlay.js';
 export { changedDiskChunks } from './overlay/disk-diff.js';
 export { type FlatRam, flattenRam } from './overlay/flat-ram.js';
