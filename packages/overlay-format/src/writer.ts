@@ -64,8 +64,13 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   const codec = options.codec ?? zstdCodec();
   const level = options.level ?? codec.defaultLevel;
   const target = options.targetSegmentBytes ?? 1024 * 1024;
-  const pool = createCompressPool(codec, level, options.workers ?? availableParallelism());
-  const maxInFlight = Math.max(2, 2 * (options.workers ?? availableParallelism()));
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers ${workers}`);
+  if (!Number.isInteger(target) || target < 256)
+    throw new RangeError(`targetSegmentBytes ${target} (min 256)`);
+  if (!Number.isInteger(level)) throw new RangeError(`level ${level}`);
+  const pool = createCompressPool(codec, level, workers);
+  const maxInFlight = Math.max(2, 2 * workers);
   const zip = createZipOutput(options.file);
 
   const segments: SegmentInfo[] = [];

@@ -29,7 +29,7 @@ describe('writer → reader', () => {
   ] as const) {
     it(`round-trips random record lists (${codec.name}, ${workers} workers)`, async () => {
       await fc.assert(
-        fc.asyncProperty(recordLists, fc.integer({ min: 200, max: 20_000 }), async (records, target) => {
+        fc.asyncProperty(recordLists, fc.integer({ min: 256, max: 20_000 }), async (records, target) => {
           const file = join(dir, `rt-${n++}.zip`);
           const writer = createOverlayWriter({ file, codec, level: 1, targetSegmentBytes: target, workers });
           for (const r of records) await writer.add(r);

@@ -180,3 +180,13 @@ describe('describeOverlay', () => {
     ]);
   });
 });
+
+describe('createOverlayWriter options', () => {
+  it('refuses nonsense numbers up front', () => {
+    const file = join(dir, 'never.zip');
+    expect(() => createOverlayWriter({ file, workers: -1 })).toThrow(RangeError);
+    expect(() => createOverlayWriter({ file, targetSegmentBytes: 10 })).toThrow(RangeError);
+    expect(() => createOverlayWriter({ file, level: 1.5 })).toThrow(RangeError);
+    expect(existsSync(file)).toBe(false);
+  });
+});
