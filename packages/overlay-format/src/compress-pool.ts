@@ -33,7 +33,10 @@ export function createCompressPool(codec: SegmentCodec, level: number, workers: 
     pending.clear();
   };
   for (let i = 0; i < workers; i++) {
-    const worker = new Worker(COMPRESS_WORKER_SOURCE, { eval: true, workerData });
+    // An eval'd worker inherits --input-type=module (e.g. `node --input-type=module -e`), which would
+    // parse the CommonJS source as ESM; drop it.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(COMPRESS_WORKER_SOURCE, { eval: true, workerData, execArgv });
     load.set(worker, 0);
     worker.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
       const left = (load.get(worker) ?? 1) - 1;
