@@ -1,5 +1,4 @@
 // @cloudlet/overlay-format: the VM overlay container (zip of stored entries), its manifest, codecs, writer and reader.
-export type { ChunkIndex } from './chunk-index.js';
 export { bufferChunkSource, type ChunkSource, fileChunkSource } from './chunk-source.js';
 export { segmentCodec } from './codecs/codec-by-name.js';
 export type { SegmentCodec, SegmentCodecName } from './codecs/segment-codec.js';
