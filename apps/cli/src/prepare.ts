@@ -2,6 +2,7 @@ import { open, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { runGuestScript, waitForShell } from '@cloudlet/core';
 import type { RunningVm } from '@cloudlet/qemu-driver';
+import { type Command, InvalidArgumentError } from 'commander';
 
 /** How the user tells `cloudlet base`/`overlay` that the VM is ready to be snapshotted. */
 export interface ReadySignals {
@@ -15,11 +16,48 @@ export interface ReadySignals {
 /** The key that ends an attached console session (Ctrl-], as in telnet). */
 export const CONSOLE_DETACH = '\x1d';
 
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+/** The flags by which a user says "ready", shared by `cloudlet base` and `cloudlet overlay`. */
+export function withReadyOptions(command: Command, vncHelp: string): Command {
+  return command
+    .option('--script <file>', 'run these lines in the serial console shell, then snapshot')
+    .option('--ready-when <regex>', 'snapshot once the serial console prints a match (before --script)')
+    .option('--console', 'attach the serial console to this terminal; press Ctrl-] to snapshot')
+    .option('--vnc', vncHelp)
+    .option('--boot-timeout <seconds>', 'how long to wait for --ready-when or a shell', positiveInt, 300);
+}
+
+export interface ReadyOptions {
+  script?: string;
+  readyWhen?: string;
+  console?: boolean;
+  vnc?: boolean;
+  bootTimeout: number;
+}
+
+/** The parsed flags as ReadySignals, checked (at least one given, a valid regex) before anything starts. */
+export function readySignalsFrom(options: ReadyOptions): ReadySignals {
+  const signals: ReadySignals = {
+    bootTimeout: options.bootTimeout,
+    ...(options.script === undefined ? {} : { script: options.script }),
+    ...(options.readyWhen === undefined ? {} : { readyWhen: options.readyWhen }),
+    ...(options.console === undefined ? {} : { console: options.console }),
+    ...(options.vnc === undefined ? {} : { vnc: options.vnc }),
+  };
+  checkReadySignals(signals);
+  return signals;
+}
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export function checkReadySignals(signals: ReadySignals): void {
+function checkReadySignals(signals: ReadySignals): void {
   const given = [signals.script, signals.readyWhen, signals.console, signals.vnc].filter(
     (s) => s !== undefined,
   );

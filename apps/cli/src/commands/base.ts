@@ -1,32 +1,27 @@
 import { resolve } from 'node:path';
 import { createBase } from '@cloudlet/core';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
-import { checkReadySignals, prepareFrom } from '../prepare.js';
+import {
+  positiveInt,
+  prepareFrom,
+  type ReadyOptions,
+  readySignalsFrom,
+  withReadyOptions,
+} from '../prepare.js';
 
-interface BaseOptions {
+interface BaseOptions extends ReadyOptions {
   memory: number;
   cpus: number;
   kernel?: string;
   initrd?: string;
   append?: string;
   label?: string;
-  script?: string;
-  readyWhen?: string;
-  console?: boolean;
-  vnc?: boolean;
-  bootTimeout: number;
-}
-
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
 }
 
 export function registerBase(program: Command): void {
-  program
+  const command = program
     .command('base')
     .description('create a base VM: boot a copy of <disk>, prepare it, snapshot disk + memory, register it')
     .argument('<disk>', 'raw disk image (copied; never modified)')
@@ -36,25 +31,14 @@ export function registerBase(program: Command): void {
     .option('--kernel <file>', 'boot this kernel directly (stored with the base)')
     .option('--initrd <file>', 'initrd for --kernel')
     .option('--append <cmdline>', 'kernel command line for --kernel')
-    .option('--label <text>', 'a name to show in list-base')
-    .option('--script <file>', 'run these lines in the serial console shell, then snapshot')
-    .option('--ready-when <regex>', 'snapshot once the serial console prints a match (before --script)')
-    .option('--console', 'attach the serial console to this terminal; press Ctrl-] to snapshot')
-    .option('--vnc', 'show a VNC display (unix socket); press Enter to snapshot')
-    .option('--boot-timeout <seconds>', 'how long to wait for --ready-when or a shell', positiveInt, 300)
+    .option('--label <text>', 'a name to show in list-base');
+  withReadyOptions(command, 'show a VNC display (unix socket); press Enter to snapshot')
     .addHelpText(
       'after',
       '\nExample:\n  cloudlet base disk.img --memory 1024 --script setup.sh -- -redir tcp:8080::80\n',
     )
     .action(async (disk: string, qemuArgs: string[], options: BaseOptions, command: Command) => {
-      const signals = {
-        bootTimeout: options.bootTimeout,
-        ...(options.script === undefined ? {} : { script: options.script }),
-        ...(options.readyWhen === undefined ? {} : { readyWhen: options.readyWhen }),
-        ...(options.console === undefined ? {} : { console: options.console }),
-        ...(options.vnc === undefined ? {} : { vnc: options.vnc }),
-      };
-      checkReadySignals(signals);
+      const signals = readySignalsFrom(options);
       const progress = progressFor(command);
       await withRegistry(command, async (registry) => {
         const result = await createBase({

@@ -4,16 +4,16 @@ import { createOverlay, type DeltaChoice } from '@cloudlet/core';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
-import { checkReadySignals, prepareFrom } from '../prepare.js';
-import { positiveInt } from './base.js';
+import {
+  positiveInt,
+  prepareFrom,
+  type ReadyOptions,
+  readySignalsFrom,
+  withReadyOptions,
+} from '../prepare.js';
 
-interface OverlayOptions {
+interface OverlayOptions extends ReadyOptions {
   output: string;
-  script?: string;
-  readyWhen?: string;
-  console?: boolean;
-  vnc?: boolean;
-  bootTimeout: number;
   codec: 'zstd' | 'xz';
   level?: number;
   delta: DeltaChoice;
@@ -33,17 +33,13 @@ function baseIdFor(registry: BaseRegistry, idOrDisk: string): string {
 }
 
 export function registerOverlay(program: Command): void {
-  program
+  const command = program
     .command('overlay')
     .description('resume a base VM, customize it, and write the difference as a VM overlay')
     .argument('<base>', 'base id (or unique prefix), or the path of a registered base disk')
     .argument('[qemuArgs...]', 'after `--`: -redir tcp:HOST::GUEST forwards, carried inside the overlay')
-    .option('-o, --output <file>', 'overlay file to write', 'overlay.zip')
-    .option('--script <file>', 'run these lines in the serial console shell, then snapshot')
-    .option('--ready-when <regex>', 'snapshot once the serial console prints a match (before --script)')
-    .option('--console', 'attach the serial console to this terminal; press Ctrl-] to snapshot')
-    .option('--vnc', 'show the VM on VNC (a base made with --vnc); press Enter to snapshot')
-    .option('--boot-timeout <seconds>', 'how long to wait for --ready-when or a shell', positiveInt, 300)
+    .option('-o, --output <file>', 'overlay file to write', 'overlay.zip');
+  withReadyOptions(command, 'show the VM on VNC (a base made with --vnc); press Enter to snapshot')
     .addOption(new Option('--codec <name>', 'segment compression').choices(['zstd', 'xz']).default('zstd'))
     .option('--level <n>', 'compression level (zstd 1-19, xz 0-9)', positiveInt)
     .addOption(
@@ -52,19 +48,9 @@ export function registerOverlay(program: Command): void {
         .default('auto'),
     )
     .option('--no-trim', 'keep disk blocks the guest trimmed (default: trimmed blocks are left out)')
-    .option(
-      '--free-memory',
-      'drop the guest page cache before the snapshot (needs a shell on ttyS0; see docs)',
-    )
+    .option('--free-memory', 'require that free guest pages stay out (checks the guest has init_on_free=1)')
     .action(async (baseArg: string, qemuArgs: string[], options: OverlayOptions, command: Command) => {
-      const signals = {
-        bootTimeout: options.bootTimeout,
-        ...(options.script === undefined ? {} : { script: options.script }),
-        ...(options.readyWhen === undefined ? {} : { readyWhen: options.readyWhen }),
-        ...(options.console === undefined ? {} : { console: options.console }),
-        ...(options.vnc === undefined ? {} : { vnc: options.vnc }),
-      };
-      checkReadySignals(signals);
+      const signals = readySignalsFrom(options);
       const progress = progressFor(command);
       await withRegistry(command, async (registry) => {
         const result = await createOverlay({
