@@ -45,6 +45,13 @@ export function createProgressReporter(stream: NodeJS.WriteStream = process.stde
       : undefined;
   const stages = new Map<string, Stage>();
 
+  /** A line above the bars; MultiBar only prints logged lines while a bar is drawn. */
+  function emit(line: string) {
+    const drawing = [...stages.values()].some((stage) => stage.bar !== undefined);
+    if (multi !== undefined && drawing) multi.log(`${line}\n`);
+    else stream.write(`${line}\n`);
+  }
+
   function finish(name: string) {
     const stage = stages.get(name);
     if (stage === undefined) return;
@@ -52,9 +59,9 @@ export function createProgressReporter(stream: NodeJS.WriteStream = process.stde
     if (stage.bar !== undefined) multi?.remove(stage.bar);
     const seconds = Math.max((performance.now() - stage.started) / 1000, 0.001);
     if (stage.bytes > 0) {
-      const line = `${label(name)}: ${mb(stage.bytes)} MB in ${seconds.toFixed(1)} s (${(stage.bytes / 1e6 / seconds).toFixed(0)} MB/s)`;
-      if (multi !== undefined) multi.log(`${line}\n`);
-      else stream.write(`${line}\n`);
+      emit(
+        `${label(name)}: ${mb(stage.bytes)} MB in ${seconds.toFixed(1)} s (${(stage.bytes / 1e6 / seconds).toFixed(0)} MB/s)`,
+      );
     }
   }
 
@@ -91,10 +98,7 @@ export function createProgressReporter(stream: NodeJS.WriteStream = process.stde
       multi?.stop();
     },
     /** A plain status line. */
-    note(line: string) {
-      if (multi !== undefined) multi.log(`${line}\n`);
-      else stream.write(`${line}\n`);
-    },
+    note: emit,
   };
 }
 

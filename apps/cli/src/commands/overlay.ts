@@ -67,7 +67,11 @@ export function registerOverlay(program: Command): void {
           onProgress: (p) => {
             if (p.stage === 'prepare' && p.vm)
               progress.note(`base resumed (QEMU pid ${p.vm.pid}, serial log ${p.vm.paths.serialLog})`);
-            else if (p.chunks !== undefined) progress.note(`${p.stage}: ${p.chunks} changed chunks`);
+            else if (p.bytesDone !== undefined) progress.update({ ...p, stage: `scanning ${p.stage}` });
+            else if (p.chunks !== undefined) {
+              progress.done();
+              progress.note(`${p.stage}: ${p.chunks} changed chunks`);
+            }
           },
         });
         const { summary, stats } = result;

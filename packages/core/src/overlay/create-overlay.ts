@@ -19,7 +19,11 @@ import { type DeltaChoice, type OverlayPipeline, openOverlayPipeline } from './o
 
 export interface CreateOverlayProgress {
   readonly stage: 'resume' | 'prepare' | 'memory' | 'disk' | 'finish';
+  /** Changed chunks found, once a stage is done. */
   readonly chunks?: number;
+  /** While memory or disk is scanned. */
+  readonly bytesDone?: number;
+  readonly totalBytes?: number;
   readonly vm?: RunningVm;
 }
 
@@ -115,7 +119,13 @@ async function customizeAndSnapshot(
     options.onProgress?.({ stage: 'memory' });
     const snapshot = await resumed.vm.snapshot();
     const stream = teeTo(snapshot.stream, options.memorySnapshotCopy);
-    const [chunks] = await Promise.all([pipe.memory(stream.main), snapshot.completed, stream.copied]);
+    const scanned = (bytesDone: number, totalBytes: number) =>
+      options.onProgress?.({ stage: 'memory', bytesDone, totalBytes });
+    const [chunks] = await Promise.all([
+      pipe.memory(stream.main, scanned),
+      snapshot.completed,
+      stream.copied,
+    ]);
     options.onProgress?.({ stage: 'memory', chunks });
     return resumed.disk;
   } finally {
@@ -148,7 +158,9 @@ export async function createOverlay(options: CreateOverlayOptions): Promise<Crea
     });
     const disk = await customizeAndSnapshot(base, spec, work, pipe, options);
     options.onProgress?.({ stage: 'disk' });
-    const diskChunks = await pipe.disk(disk); // not inside `onProgress?.(…)`: that skips its arguments
+    const scanned = (bytesDone: number, totalBytes: number) =>
+      options.onProgress?.({ stage: 'disk', bytesDone, totalBytes });
+    const diskChunks = await pipe.disk(disk, scanned); // not inside `onProgress?.(…)`: that skips its arguments
     options.onProgress?.({ stage: 'disk', chunks: diskChunks });
     options.onProgress?.({ stage: 'finish' });
     const { summary, stats } = await pipe.finish();

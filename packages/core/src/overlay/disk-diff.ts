@@ -7,7 +7,7 @@ import {
   isZeroChunk,
   ZERO_CHUNK_HASH,
 } from '@cloudlet/delta';
-import { type DiskExtent, mapDisk } from '@cloudlet/qemu-driver';
+import { mapDisk } from '@cloudlet/qemu-driver';
 import type { ChangedChunk } from './changed-chunk.js';
 
 const READ_CHUNKS = 256; // 1 MiB reads
@@ -20,9 +20,11 @@ const READ_CHUNKS = 256; // 1 MiB reads
 export async function* changedDiskChunks(
   qcow2: string,
   base: ChunkIndex,
-  extents?: readonly DiskExtent[],
+  onBytes?: (bytesDone: number, totalBytes: number) => void,
 ): AsyncGenerator<ChangedChunk> {
-  const own = (extents ?? (await mapDisk(qcow2))).filter((e) => e.depth === 0 && (e.zero || e.data));
+  const own = (await mapDisk(qcow2)).filter((e) => e.depth === 0 && (e.zero || e.data));
+  const totalBytes = own.reduce((n, e) => n + e.length, 0);
+  let bytesDone = 0;
   const file = await open(qcow2, 'r');
   try {
     for (const extent of own) {
@@ -35,9 +37,12 @@ export async function* changedDiskChunks(
         for (let i = first; i < first + count; i++) {
           if (!isUnchanged(ZERO_CHUNK_HASH, base, i)) yield { index: i, data: null, hash: ZERO_CHUNK_HASH };
         }
+        bytesDone += extent.length;
         continue;
       }
       yield* changedInExtent(file, extent.offset, first, count, base);
+      bytesDone += extent.length;
+      onBytes?.(bytesDone, totalBytes);
     }
   } finally {
     await file.close();

@@ -21,7 +21,9 @@ export async function* changedMemoryPages(
   stream: AsyncIterable<Uint8Array>,
   base: ChunkIndex,
   frame: MemoryStreamFrame,
+  onPages?: (pagesSeen: number, pageCount: number) => void,
 ): AsyncGenerator<ChangedChunk> {
+  let seen = 0;
   let indexOf: ((block: string, offset: number) => number) | undefined;
   for await (const item of readMigrationStream(stream)) {
     if (item.kind === 'prologue') {
@@ -36,6 +38,7 @@ export async function* changedMemoryPages(
     } else if (item.kind === 'deviceTail') frame.deviceTail = item.bytes;
     else if (item.kind === 'page' && indexOf !== undefined) {
       const index = indexOf(item.page.block, item.page.offset);
+      if (++seen % 1024 === 0) onPages?.(seen, base.count);
       const hash = item.page.data === null ? ZERO_CHUNK_HASH : hashChunk(item.page.data);
       if (!isUnchanged(hash, base, index)) yield { index, data: item.page.data, hash };
     }

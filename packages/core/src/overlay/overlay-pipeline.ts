@@ -27,6 +27,8 @@ import { DEVICE_STATE_BLOB, encodePrologue, PROLOGUE_BLOB } from './stream-frame
 
 export type DeltaChoice = 'auto' | 'xor' | 'vcdiff' | 'none';
 
+export type ScanProgress = (bytesDone: number, totalBytes: number) => void;
+
 export interface OverlayPipelineOptions {
   readonly base: BaseInfo;
   readonly indexes: { readonly disk: ChunkIndex; readonly memory: ChunkIndex };
@@ -47,8 +49,10 @@ export interface OverlayPipelineOptions {
  * a chunk in both memory and disk is then stored once, as memory.
  */
 export interface OverlayPipeline {
-  memory(stream: AsyncIterable<Uint8Array>): Promise<number>;
-  disk(qcow2: string): Promise<number>;
+  /** Returns the number of changed pages; `onProgress` gets bytes of RAM scanned out of the RAM size. */
+  memory(stream: AsyncIterable<Uint8Array>, onProgress?: ScanProgress): Promise<number>;
+  /** Returns the number of changed chunks; `onProgress` gets bytes of the qcow2's own extents scanned. */
+  disk(qcow2: string, onProgress?: ScanProgress): Promise<number>;
   finish(): Promise<{ summary: OverlaySummary; stats: ChunkEncoderStats }>;
   /** Removes the partial overlay file and frees what the pipeline holds. */
   abort(): Promise<void>;
@@ -101,12 +105,14 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
   };
   const release = () => Promise.allSettled([ram.close(), diskHandle.close()]);
   return {
-    memory: (stream) =>
-      encodeAll(encoder, writer, 'memory', changedMemoryPages(stream, indexes.memory, frame), (i) =>
-        ram.page(i),
-      ),
-    disk: (qcow2) =>
-      encodeAll(encoder, writer, 'disk', changedDiskChunks(qcow2, indexes.disk), baseDiskChunk),
+    memory: (stream, onProgress) => {
+      const onPages =
+        onProgress && ((seen: number, count: number) => onProgress(seen * CHUNK_SIZE, count * CHUNK_SIZE));
+      const changed = changedMemoryPages(stream, indexes.memory, frame, onPages);
+      return encodeAll(encoder, writer, 'memory', changed, (i) => ram.page(i));
+    },
+    disk: (qcow2, onProgress) =>
+      encodeAll(encoder, writer, 'disk', changedDiskChunks(qcow2, indexes.disk, onProgress), baseDiskChunk),
     async finish() {
       try {
         if (frame.prologue === undefined || frame.deviceTail === undefined) {
