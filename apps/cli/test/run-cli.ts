@@ -1,5 +1,5 @@
 // Runs the built CLI (`dist/cli.js`) as a user would, capturing its output and exit code.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openBaseRegistry } from '@cloudlet/base-registry';
 import { type ResumeBaseOptions, type ResumedBase, resumeBase } from '@cloudlet/core';
@@ -63,4 +63,41 @@ export async function withResumedBase(
   } finally {
     registry.close();
   }
+}
+
+/** Resolves once `text` has appeared in `output.text` (fed by the child's stdout); rejects if it exits first. */
+export function waitForOutput(
+  child: ChildProcess,
+  output: { text: string },
+  text: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const poll = setInterval(() => {
+      if (output.text.includes(text)) resolve();
+      else if (child.exitCode !== null) reject(new Error(`exited before "${text}":\n${output.text}`));
+      else if (Date.now() > deadline)
+        reject(new Error(`no "${text}" after ${timeoutMs} ms:\n${output.text}`));
+      else return;
+      clearInterval(poll);
+    }, 50);
+  });
+}
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/** Runs the CLI inside a real pseudo-terminal (util-linux `script`), as a user at a terminal would. */
+export function runCliInTerminal(args: readonly string[]) {
+  const command = [process.execPath, cli, ...args].map(shellQuote).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const terminal = { text: '' };
+  child.stdout.on('data', (chunk: Buffer) => (terminal.text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return {
+    terminal,
+    exited,
+    type: (keys: string) => child.stdin.write(keys),
+    seen: (text: string) => waitForOutput(child, terminal, text),
+  };
 }
