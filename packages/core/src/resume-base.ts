@@ -7,6 +7,7 @@ import {
   createDiskOverlay,
   createQemuDriver,
   type PortForwardInput,
+  parseVmSpec,
   type QemuDriver,
   type RunningVm,
   type VmSpec,
@@ -30,37 +31,27 @@ export interface ResumedBase {
   dispose(): Promise<void>;
 }
 
-/** The base's spec with its disk replaced by `disk`; VNC (a VGA device) kept as hardware, shown on a socket. */
+/**
+ * The base's spec with its disk replaced by `disk` and, if given, its forwards; parsed, so the forwards get
+ * their defaults. VNC (a VGA device) is kept as hardware and shown on a socket.
+ */
 function resumeSpec(base: BaseInfo, disk: string, options: ResumeBaseOptions): VmSpec {
-  const forwards = options.portForwards;
-  const [baseDisk] = base.localSpec.disks;
+  const { portForwards } = options;
   const nics = base.localSpec.nics.map((nic, i) =>
-    i === 0 && forwards !== undefined ? { ...nic, portForwards: forwards.map(toForward) } : nic,
+    i === 0 && portForwards !== undefined ? { ...nic, portForwards } : nic,
   );
-  return {
+  return parseVmSpec({
     ...base.localSpec,
-    disks: [
-      {
-        ...(baseDisk as VmSpec['disks'][number]),
-        file: disk,
-        format: 'qcow2',
-        readonly: false,
-        discard: options.discard ?? 'unmap',
-      },
-    ],
+    disks: base.localSpec.disks.map((d) => ({
+      ...d,
+      file: disk,
+      format: 'qcow2',
+      readonly: false,
+      discard: options.discard ?? 'unmap',
+    })),
     nics,
     display: base.localSpec.display.type === 'none' ? { type: 'none' } : { type: 'vnc-unix' },
-  };
-}
-
-function toForward(fwd: PortForwardInput): VmSpec['nics'][number]['portForwards'][number] {
-  return {
-    proto: fwd.proto ?? 'tcp',
-    hostAddress: fwd.hostAddress ?? '127.0.0.1',
-    hostPort: fwd.hostPort ?? 0,
-    guestPort: fwd.guestPort,
-    ...(fwd.guestAddress === undefined ? {} : { guestAddress: fwd.guestAddress }),
-  };
+  });
 }
 
 /**
