@@ -1,7 +1,9 @@
 // Overlay size on the tiny VM against baselines measured in the same run (docs/benchmarks.md):
 //   B1 "naive": the qcow2 overlay file and the full memory snapshot, each `xz -6`;
 //   B2 "Elijah's baseline": xdelta3 of the whole disk image and of the memory snapshot against the base's, then xz;
-//   ours: `createOverlay` (dedup + delta + zstd), also with --delta none.
+//   ours: `createOverlay` (dedup + delta + zstd 3), and variants: --delta none, zstd 19, xz 6.
+// Each variant re-runs the same scripted workload on the same base, so the custom VMs differ slightly
+// (timers, random heap); B1 and B2 are computed on the first one.
 // Run: pnpm exec tsx bench/overlay-size.ts   (prints JSON; needs the tiny VM: bash test-vms/tiny/build.sh)
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -44,18 +46,27 @@ async function main() {
     });
     const runs: Record<string, { bytes: number; seconds: number }> = {};
     let custom = '';
-    for (const delta of ['auto', 'none'] as DeltaChoice[]) {
+    const variants: { name: string; delta: DeltaChoice; codec: 'zstd' | 'xz'; level?: number }[] = [
+      { name: 'ours (delta auto)', delta: 'auto', codec: 'zstd' },
+      { name: 'ours (delta none)', delta: 'none', codec: 'zstd' },
+      { name: 'ours (zstd 19)', delta: 'auto', codec: 'zstd', level: 19 },
+      { name: 'ours (xz 6)', delta: 'auto', codec: 'xz', level: 6 },
+    ];
+    for (const v of variants) {
+      const first = v === variants[0];
       const result = await createOverlay({
         registry,
         base: base.id,
-        output: join(work, `overlay-${delta}.zip`),
-        delta,
+        output: join(work, 'overlay.zip'),
+        delta: v.delta,
+        codec: v.codec,
+        ...(v.level === undefined ? {} : { level: v.level }),
         prepare: (vm) => runGuestScript(vm, WORKLOAD),
-        ...(delta === 'auto'
+        ...(first
           ? { memorySnapshotCopy: join(work, 'custom.snap'), keepWorkDir: (dir: string) => (custom = dir) }
           : {}),
       });
-      runs[`ours (delta ${delta})`] = { bytes: result.summary.bytes, seconds: result.seconds };
+      runs[v.name] = { bytes: result.summary.bytes, seconds: result.seconds };
     }
     const qcow2 = join(custom, 'disk.qcow2');
     await sh('qemu-img', ['convert', '-O', 'raw', qcow2, join(work, 'custom.raw')]);
