@@ -25,6 +25,13 @@ export { extractLegacyRedirs, parseLegacyRedir } from './legacy-redir.js';
 export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
 export type { ResolvedPortForward } from './ports.js';
 export {
+  createQcow2Writer,
+  type Qcow2Writer,
+  Qcow2WriterError,
+  type Qcow2WriterErrorCode,
+  type Qcow2WriterOptions,
+} from './qcow2-writer.js';
+export {
   type ConvertDiskOptions,
   convertDisk,
   createDiskOverlay,
