@@ -39,3 +39,4 @@ export {
   waitForShell,
 } from './serial-script.js';
 export { type CopyProgress, copySparse } from './sparse-copy.js';
+export { OverlayMismatchError, synthesizedMemoryStream } from './synthesis/memory-stream.js';

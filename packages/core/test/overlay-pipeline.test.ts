@@ -9,9 +9,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
 import { collectMigrationStream, type RamPage } from '@cloudlet/memory-snapshot';
+import { openOverlay } from '@cloudlet/overlay-format';
 import { createDiskOverlay, parseVmSpec } from '@cloudlet/qemu-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOverlay, type DeltaChoice, openOverlayPipeline } from '../src/index.js';
+import {
+  applyOverlay,
+  type DeltaChoice,
+  openOverlayPipeline,
+  synthesizedMemoryStream,
+} from '../src/index.js';
 import { filledPage, PAGE, streamOf, syntheticPrologue, writeSyntheticStream } from './synthetic-stream.js';
 
 const run = promisify(execFile);
@@ -120,6 +126,18 @@ describe('overlay pipeline on synthetic images', () => {
       await run('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', qcow2, join(dir, 'applied.raw')]);
       // collectMigrationStream keeps non-zero pages only, on both sides
       expect(await pagesOf(join(dir, 'applied.snap'))).toEqual(await pagesOf(join(dir, 'custom.snap')));
+
+      // Synthesis' memory: the base stream with the overlay's pages merged in, never a full-size file.
+      const reader = await openOverlay(join(dir, 'overlay.zip'));
+      try {
+        const merged = await collectMigrationStream(synthesizedMemoryStream(base, reader, dir));
+        const mergedPages = new Map(
+          merged.pages.map((p) => [`${p.block}@${p.offset}`, Buffer.from(p.data ?? []).toString('base64')]),
+        );
+        expect(mergedPages).toEqual(await pagesOf(join(dir, 'custom.snap')));
+      } finally {
+        await reader.close();
+      }
     });
   }
 

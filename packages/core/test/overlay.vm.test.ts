@@ -9,10 +9,18 @@ import { promisify } from 'node:util';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
 import { hashChunk } from '@cloudlet/delta';
 import { collectMigrationStream, pageIndexer } from '@cloudlet/memory-snapshot';
+import { openOverlay } from '@cloudlet/overlay-format';
 import { createQemuDriver } from '@cloudlet/qemu-driver';
 import { fetchStatePage, tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOverlay, createBase, createOverlay, runGuestScript, waitForShell } from '../src/index.js';
+import {
+  applyOverlay,
+  createBase,
+  createOverlay,
+  runGuestScript,
+  synthesizedMemoryStream,
+  waitForShell,
+} from '../src/index.js';
 
 const run = promisify(execFile);
 
@@ -103,13 +111,15 @@ describe('createOverlay / applyOverlay on the tiny VM', () => {
     // The rebuilt VM runs: the page answers through a forwarded port and the random state is intact.
     const custom = await collectMigrationStream(createReadStream(join(work, 'custom.snap')));
     expect(custom.pages.length).toBeGreaterThan(0);
+    const overlay = await openOverlay(join(work, 'custom.zip'));
     const vm = await createQemuDriver().restore(
       {
         ...base.localSpec,
         disks: [{ file: join(work, 'applied.raw'), format: 'raw' }],
         nics: [{ portForwards: [{ guestPort: 80 }] }],
       },
-      createReadStream(join(work, 'applied.snap')),
+      // Synthesis' way: the base stream merged with the overlay's pages, straight into QEMU.
+      synthesizedMemoryStream(base, overlay, workDir),
     );
     try {
       expect(await fetchStatePage(vm.hostPort(80))).toBe('page-custom');
@@ -117,6 +127,7 @@ describe('createOverlay / applyOverlay on the tiny VM', () => {
         'custom-disk-file\n1',
       );
     } finally {
+      await overlay.close();
       await vm.kill();
       await rm(workDir, { recursive: true, force: true });
     }
