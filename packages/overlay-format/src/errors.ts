@@ -19,7 +19,11 @@ export type OverlayFormatErrorCode =
   /** A record (or the chunk index) is malformed or out of range for the manifest's sizes. */
   | 'bad-record'
   /** The writer was used wrongly (record order, duplicate chunk, bad blob name, use after finish). */
-  | 'invalid-use';
+  | 'invalid-use'
+  /** An HTTP source answered with an unexpected status, a bad Content-Range, or failed / timed out. */
+  | 'http-error'
+  /** An HTTP server ignored Range (HTTP 200); callers fall back to streaming the whole overlay. */
+  | 'no-range-support';
 
 /** Every error this package raises on purpose; `message` is one line a user can act on. */
 export class OverlayFormatError extends Error {

@@ -6,6 +6,7 @@ export { xzCodec } from './codecs/xz-codec.js';
 export { zstdCodec } from './codecs/zstd-codec.js';
 export { describeOverlay, type OverlayDescription } from './describe-overlay.js';
 export { OverlayFormatError, type OverlayFormatErrorCode } from './errors.js';
+export { type HttpChunkSourceOptions, httpChunkSource } from './http-chunk-source.js';
 export { OVERLAY_LIMITS } from './limits.js';
 export {
   BlobInfo,
