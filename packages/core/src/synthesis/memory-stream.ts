@@ -55,7 +55,12 @@ export async function* synthesizedMemoryStream(
   const baseDisk = openSync(base.paths.disk, 'r');
   try {
     const codecs = await createDeltaCodecs();
-    const decoded = new Map<number, Uint8Array>(); // overlay pages a later record may copy ('self')
+    // Only overlay pages that a later record copies ('self') are kept, and only until the stream ends.
+    const copied = new Set<number>();
+    for (const encoding of records.values()) {
+      if (encoding.kind === 'self' && encoding.space === 'memory') copied.add(encoding.index);
+    }
+    const decoded = new Map<number, Uint8Array>();
     const pageAt = (index: number, baseData: Uint8Array | null): Uint8Array | null => {
       const encoding = records.get(index);
       if (encoding === undefined) return baseData;
@@ -70,7 +75,7 @@ export async function* synthesizedMemoryStream(
         sameplaceBase: () => baseData ?? new Uint8Array(CHUNK_SIZE),
       };
       const data = decodeChunk(encoding, resolver, codecs);
-      decoded.set(index, data);
+      if (copied.has(index)) decoded.set(index, data);
       return isZeroChunk(data) ? null : data;
     };
     async function* pages(): AsyncGenerator<RamPage> {
