@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createQcow2Writer, Qcow2WriterError, type Qcow2WriterOptions } from '../src/index.js';
+import { shuffled } from './shuffle.js';
 
 const run = promisify(execFile);
 const qemuImg = async (...args: string[]) => (await run('qemu-img', args)).stdout;
@@ -38,17 +39,6 @@ function chunkFor(offset: number, length: number): Buffer {
   for (let i = 0; i < length; i += 512) chunk.writeUInt32LE((offset + i) >>> 0, i);
   chunk[length - 1] = 0xa5;
   return chunk;
-}
-
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const out = [...items];
-  let state = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    const j = state % (i + 1);
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
 }
 
 interface MapExtent {

@@ -26,19 +26,8 @@ import {
 } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertDisk, createDiskOverlay, QemuExitedError, type RunningVm } from '../src/index.js';
+import { shuffled } from './shuffle.js';
 import { qemuAlive, recordingDriver } from './vm-helpers.js';
-
-/** Fisher-Yates with a fixed seed, so a failure can be replayed. */
-function shuffled<T>(items: readonly T[], seed = 42): T[] {
-  const out = [...items];
-  let state = seed;
-  for (let i = out.length - 1; i > 0; i--) {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    const j = state % (i + 1);
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2);
 

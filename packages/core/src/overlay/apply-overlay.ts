@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import type { BaseInfo } from '@cloudlet/base-registry';
 import { CHUNK_SIZE, type ChunkResolver, createDeltaCodecs, decodeChunk } from '@cloudlet/delta';
 import { PAGE_SIZE, pageIndexer, type RamPage, writeMigrationStream } from '@cloudlet/memory-snapshot';
 import { openOverlay } from '@cloudlet/overlay-format';
+import { readChunkSync } from '../chunk-file.js';
 import { copySparse } from '../sparse-copy.js';
 import { flattenRam } from './flat-ram.js';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from './stream-frame-blobs.js';
@@ -19,18 +20,12 @@ export interface ApplyOverlayOptions {
   readonly memoryOut: string;
 }
 
-function readChunk(fd: number, index: number): Buffer {
-  const buffer = Buffer.alloc(CHUNK_SIZE);
-  readSync(fd, buffer, 0, CHUNK_SIZE, index * CHUNK_SIZE);
-  return buffer;
-}
-
 /** Non-zero pages of a flat RAM file, in index order. */
 function* flatPages(fd: number, blocks: { name: string; length: number }[]): Generator<RamPage> {
   const indexer = pageIndexer(blocks);
   const zero = Buffer.alloc(PAGE_SIZE);
   for (let i = 0; i < indexer.pageCount; i++) {
-    const data = readChunk(fd, i);
+    const data = readChunkSync(fd, i);
     if (!data.equals(zero)) yield { ...indexer.locate(i), data };
   }
 }
@@ -68,10 +63,10 @@ export async function applyOverlay(
     for await (const record of overlay.records()) {
       const sameplace = record.space === 'memory' ? baseRam : baseDisk;
       const resolver: ChunkResolver = {
-        baseMemoryPage: (i) => readChunk(baseRam, i),
-        baseDiskChunk: (i) => readChunk(baseDisk, i),
-        overlayChunk: (space, i) => readChunk(out[space], i),
-        sameplaceBase: () => readChunk(sameplace, record.index),
+        baseMemoryPage: (i) => readChunkSync(baseRam, i),
+        baseDiskChunk: (i) => readChunkSync(baseDisk, i),
+        overlayChunk: (space, i) => readChunkSync(out[space], i),
+        sameplaceBase: () => readChunkSync(sameplace, record.index),
       };
       const data = decodeChunk(record.encoding, resolver, codecs);
       writeSync(out[record.space], data, 0, CHUNK_SIZE, record.index * CHUNK_SIZE);

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
 import { CHUNK_SIZE, type ChunkResolver, createDeltaCodecs, decodeChunk, isZeroChunk } from '@cloudlet/delta';
@@ -9,6 +9,7 @@ import {
   writeMigrationStream,
 } from '@cloudlet/memory-snapshot';
 import type { OverlayReader, RecordEncoding } from '@cloudlet/overlay-format';
+import { readChunkSync } from '../chunk-file.js';
 import { flattenRam } from '../overlay/flat-ram.js';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
 
@@ -24,12 +25,6 @@ async function memoryRecords(overlay: OverlayReader): Promise<Map<number, Record
     records.set(record.index, record.encoding);
   }
   return records;
-}
-
-function readChunk(fd: number, index: number): Uint8Array {
-  const buffer = Buffer.alloc(CHUNK_SIZE);
-  readSync(fd, buffer, 0, CHUNK_SIZE, index * CHUNK_SIZE);
-  return buffer;
 }
 
 /**
@@ -65,8 +60,8 @@ export async function* synthesizedMemoryStream(
       const encoding = records.get(index);
       if (encoding === undefined) return baseData;
       const resolver: ChunkResolver = {
-        baseMemoryPage: (i) => readChunk(baseRam, i),
-        baseDiskChunk: (i) => readChunk(baseDisk, i),
+        baseMemoryPage: (i) => readChunkSync(baseRam, i),
+        baseDiskChunk: (i) => readChunkSync(baseDisk, i),
         overlayChunk: (space, i) => {
           const page = space === 'memory' ? decoded.get(i) : undefined;
           if (page === undefined) throw new OverlayMismatchError(`self reference to ${space} ${i} before it`);
