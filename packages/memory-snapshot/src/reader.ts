@@ -72,8 +72,10 @@ export async function* readMigrationStream(
           );
         }
         let data: Uint8Array | null;
+        let dataOffset: number | null = null;
         if (kind === RAM_FLAG.PAGE) {
           if (input.buffered < PAGE_SIZE) await need(input, PAGE_SIZE);
+          dataOffset = input.offset;
           data = input.take(PAGE_SIZE);
         } else {
           if (input.buffered < 1) await need(input, 1);
@@ -81,7 +83,7 @@ export async function* readMigrationStream(
           // QEMU 7.2 always sends fill 0; any other fill byte means a page of that byte.
           data = fill === 0 ? null : new Uint8Array(PAGE_SIZE).fill(fill);
         }
-        yield { kind: 'page', page: { block: block.name, offset, data } };
+        yield { kind: 'page', page: { block: block.name, offset, data }, dataOffset };
       }
       if (hasSectionFooters) await readFooter(input, ramSectionId);
     }

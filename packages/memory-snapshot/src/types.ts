@@ -38,7 +38,11 @@ export interface RamPage {
 
 export type MigrationStreamItem =
   | { kind: 'prologue'; prologue: StreamPrologue }
-  | { kind: 'page'; page: RamPage }
+  /**
+   * `dataOffset`: where the page's 4096 bytes start in the stream (null for a zero record), so a caller can
+   * later read a page straight from a snapshot file instead of keeping a flat copy of the RAM.
+   */
+  | { kind: 'page'; page: RamPage; dataOffset: number | null }
   /** Every section after the RAM END section, through the QEMU_VM_EOF byte (included). */
   | { kind: 'deviceTail'; bytes: Uint8Array }
   /** The QEMU_VM_VMDESCRIPTION JSON payload (without its 0x06 + be32 length header). */

@@ -39,6 +39,18 @@ const spec: SyntheticStreamSpec = {
 };
 
 describe('readMigrationStream', () => {
+  it('gives each full page the stream offset of its bytes (null for zero records)', async () => {
+    const s = buildStream(spec);
+    const offsets: (number | null)[] = [];
+    for await (const item of readMigrationStream(chunked(s.bytes, [777]))) {
+      if (item.kind !== 'page') continue;
+      offsets.push(item.dataOffset);
+      if (item.dataOffset === null) expect(item.page.data).toBeNull();
+      else expect(s.bytes.subarray(item.dataOffset, item.dataOffset + PAGE)).toEqual(item.page.data);
+    }
+    expect(offsets.filter((o) => o !== null)).toHaveLength(6);
+  });
+
   it('parses prologue, every record kind, device tail and vmdesc', async () => {
     const s = buildStream(spec);
     const r = await readAll(chunked(s.bytes));
