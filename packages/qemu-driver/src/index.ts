@@ -21,6 +21,15 @@ export {
   SerialTimeoutError,
 } from './errors.js';
 export { distillQemuError } from './exit-reason.js';
+export { checkHostCompatibility, type RecordedHostFacts, resolveMachineType } from './host/compatibility.js';
+export { formatQemuVersion, type MachineType, type QemuVersionParts } from './host/parse.js';
+export {
+  type HostProbeDeps,
+  probeQemuHost,
+  type QemuHost,
+  QemuHostProbeError,
+  type QemuRunner,
+} from './host/probe.js';
 export { extractLegacyRedirs, parseLegacyRedir } from './legacy-redir.js';
 export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
 export type { ResolvedPortForward } from './ports.js';

@@ -4,6 +4,7 @@ import type { QemuDriverDeps } from './deps.js';
 import type { QemuExit } from './errors.js';
 import { guarded } from './exit-guarded.js';
 import { guardConsole, guardQmp } from './guarded-controls.js';
+import { formatQemuVersion } from './host/parse.js';
 import { type MemorySnapshot, startSnapshot } from './migration.js';
 import type { ResolvedPortForward } from './ports.js';
 import type { QemuProcess } from './qemu-process.js';
@@ -19,6 +20,8 @@ export interface ShutdownOptions {
 /** A QEMU process the driver started, with its controls. */
 export interface RunningVm extends AsyncDisposable {
   readonly pid: number;
+  /** This QEMU's version from its QMP greeting, e.g. "7.2.22" (spelled as `probeQemuHost` spells it). */
+  readonly qemuVersion: string;
   /** The spec QEMU runs, with real host ports in place of 0. */
   readonly spec: VmSpec;
   /** The private run folder and the sockets and logs in it. */
@@ -92,6 +95,7 @@ export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
   };
   return {
     pid: proc.pid,
+    qemuVersion: formatQemuVersion(qmp.greeting.version.qemu),
     spec: parts.spec,
     paths,
     portForwards: parts.portForwards,
