@@ -35,7 +35,9 @@ export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
 export type { ResolvedPortForward } from './ports.js';
 export {
   createQcow2Writer,
+  type Qcow2File,
   type Qcow2Writer,
+  type Qcow2WriterDeps,
   Qcow2WriterError,
   type Qcow2WriterErrorCode,
   type Qcow2WriterOptions,
