@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { encodeChunkIndex, sortedSpaceIndex } from './chunk-index.js';
+import { createCodecPool } from './codec-pool.js';
 import type { SegmentCodec } from './codecs/segment-codec.js';
 import { zstdCodec } from './codecs/zstd-codec.js';
-import { createCompressPool } from './compress-pool.js';
 import { OverlayFormatError } from './errors.js';
 import { OVERLAY_LIMITS } from './limits.js';
 import {
@@ -69,7 +69,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   if (!Number.isInteger(target) || target < 256)
     throw new RangeError(`targetSegmentBytes ${target} (min 256)`);
   if (!Number.isInteger(level)) throw new RangeError(`level ${level}`);
-  const pool = createCompressPool(codec, level, workers);
+  const pool = createCodecPool(codec, workers, level);
   const maxInFlight = Math.max(2, 2 * workers);
   const zip = createZipOutput(options.file);
 
@@ -211,7 +211,8 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       if (pendingBlobs.size + blobs.length >= OVERLAY_LIMITS.maxBlobs) return fail(misuse('too many blobs'));
       pendingBlobs.add(name);
       const entry = `blobs/${name}`;
-      enqueue(pool.compress(bytes.slice()), entry, (compressed) => {
+      // A copy (Buffer#slice is a view): compress transfers its input to a worker.
+      enqueue(pool.compress(new Uint8Array(bytes)), entry, (compressed) => {
         pendingBlobs.delete(name);
         blobs.push({
           name,

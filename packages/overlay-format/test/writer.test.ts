@@ -149,6 +149,14 @@ describe('createOverlayWriter', () => {
     expect(existsSync(file)).toBe(false);
     expect(leftovers()).toEqual([]);
   });
+
+  it('leaves a Buffer blob intact when compressing it on a worker', async () => {
+    const writer = createOverlayWriter({ file: join(dir, 'blob-buffer.zip'), workers: 2 });
+    const blob = Buffer.from('device state bytes');
+    await writer.addBlob('device-state', blob);
+    await writer.finish(manifestFields());
+    expect(blob.toString()).toBe('device state bytes');
+  });
 });
 
 describe('describeOverlay', () => {

@@ -2,7 +2,7 @@ import type { SegmentCodec } from './segment-codec.js';
 
 const builtin = new WeakSet<SegmentCodec>();
 
-/** Marks a codec whose compress() the worker source reproduces by name (compress-worker-source.ts). */
+/** Marks a codec whose compress() and decompress() the worker source reproduces by name (codec-worker-source.ts). */
 export function markBuiltin(codec: SegmentCodec): SegmentCodec {
   builtin.add(codec);
   return codec;
