@@ -17,7 +17,13 @@ export {
   RamBlock,
   SegmentInfo,
 } from './manifest.js';
-export { type OverlayReader, openOverlay } from './reader.js';
+export {
+  type OpenOverlayOptions,
+  type OverlayReader,
+  type OverlaySegment,
+  openOverlay,
+  type SegmentsInOrderOptions,
+} from './reader.js';
 export {
   type ChunkSpace,
   MAX_DELTA_BYTES,

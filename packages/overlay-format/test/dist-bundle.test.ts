@@ -31,4 +31,22 @@ describe.skipIf(!existsSync(dist))('the tsup bundle', () => {
     });
     expect(output.trim()).toBe('100');
   }, 40_000);
+
+  it("exits when a reader with decompression workers is left open (idle workers are unref'd)", () => {
+    const file = join(tempDir(), 'left-open.zip');
+    const script = `
+      const m = await import(${JSON.stringify(dist)});
+      const w = m.createOverlayWriter({ file: ${JSON.stringify(file)}, workers: 0 });
+      await w.add({ space: 'memory', index: 1, encoding: { kind: 'zero' } });
+      await w.finish(JSON.parse(process.env.FIELDS));
+      const r = await m.openOverlay(${JSON.stringify(file)}, { workers: 2 });
+      for await (const s of r.segmentsInOrder()) console.log(s.records.length);
+    `;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, FIELDS: JSON.stringify(manifestFields()) },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(output.trim()).toBe('1');
+  }, 30_000);
 });
