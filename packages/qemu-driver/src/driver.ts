@@ -25,6 +25,12 @@ export interface LaunchOptions {
   readonly qmpTimeoutMs?: number;
   /** Default timeout of console `waitFor`/`run` (30 s). */
   readonly consoleTimeoutMs?: number;
+  /**
+   * Allow `vm.detach()`: QEMU runs in its own session (Ctrl-C on the terminal does not reach it), with its
+   * stderr in `<run>/qemu.log` and without a parent-death signal; a watchdog process kills it if Node dies
+   * before `detach()`, so until then it still lives exactly as long as this process.
+   */
+  readonly detachable?: boolean;
 }
 
 export interface RestoreOptions extends LaunchOptions {
@@ -112,7 +118,11 @@ async function startOnce(
     const paths = runPathsIn(dir);
     const ports = await resolveHostPorts(spec, deps.pickFreePort);
     const argv = qemuArgv(ports.spec, paths, incoming ? { incoming: 'defer' } : {});
-    proc = startQemuProcess(deps, argv, keepRunDir ? undefined : dir);
+    proc = startQemuProcess(deps, argv, {
+      runDir: dir,
+      removeRunDirOnExit: !keepRunDir,
+      detachable: options.detachable ?? false,
+    });
     const controls = await guarded(proc, deps.clock, 'start-up', connectControls(deps, proc, paths, options));
     const parts = {
       proc,
@@ -121,6 +131,7 @@ async function startOnce(
       portForwards: ports.portForwards,
       ...controls,
       keepRunDir,
+      detachable: options.detachable ?? false,
     };
     return { vm: createRunningVm(parts, deps), proc };
   } catch (error) {

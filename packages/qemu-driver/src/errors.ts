@@ -102,3 +102,19 @@ export class MigrationFailedError extends Error {
     super(`migration ${status}${desc === undefined ? '' : `: ${desc}`}`);
   }
 }
+
+export type DetachErrorCode = 'not-detachable' | 'detached' | 'exited' | 'not-a-run-dir';
+
+/**
+ * Detaching went wrong: the VM was not launched `detachable`, was already detached (this RunningVm no longer
+ * controls it), has exited, or `stopDetachedVm` was given a folder that is no driver run folder.
+ */
+export class DetachError extends Error {
+  override readonly name = 'DetachError';
+  constructor(
+    readonly code: DetachErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

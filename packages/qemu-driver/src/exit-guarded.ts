@@ -1,5 +1,5 @@
 import { type Clock, sleep } from './clock.js';
-import { QemuExitedError, QmpError, QmpTimeoutError, SerialTimeoutError } from './errors.js';
+import { DetachError, QemuExitedError, QmpError, QmpTimeoutError, SerialTimeoutError } from './errors.js';
 import type { QemuProcess } from './qemu-process.js';
 
 // A socket usually notices QEMU's death a little before the process 'exit' event arrives.
@@ -8,6 +8,21 @@ const EXIT_GRACE_MS = 1000;
 /** QEMU answered, or is merely slow: it is alive, and the error stands as it is. */
 function isAliveError(error: unknown): boolean {
   return error instanceof QmpError || error instanceof QmpTimeoutError || error instanceof SerialTimeoutError;
+}
+
+function detachedError(during: string): DetachError {
+  return new DetachError('detached', `${during}: the VM is detached; this RunningVm no longer controls it`);
+}
+
+/** Starts `op` only while QEMU is still ours: after `detach()` nothing may touch it. */
+export function whileAttached<T>(
+  proc: QemuProcess,
+  clock: Clock,
+  during: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  if (proc.isDetached()) return Promise.reject(detachedError(during));
+  return guarded(proc, clock, during, op());
 }
 
 /**
@@ -20,6 +35,10 @@ export async function guarded<T>(
   during: string,
   op: Promise<T>,
 ): Promise<T> {
+  if (proc.isDetached()) {
+    op.catch(() => {});
+    throw detachedError(during);
+  }
   const exitedFirst = proc.exited.then((exit): never => {
     throw new QemuExitedError(exit, during);
   });

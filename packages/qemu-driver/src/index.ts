@@ -2,7 +2,7 @@
 
 export { hostfwdRule, type QemuArgvOptions, qemuArgv, type RunPaths, runPathsIn } from './argv.js';
 export type { Clock, TimerHandle } from './clock.js';
-export type { ExitGuard, QemuDriverDeps, Spawn, SpawnedProcess, UnixListener } from './deps.js';
+export type { ExitGuard, QemuDriverDeps, Spawn, SpawnedProcess, SpawnOptions, UnixListener } from './deps.js';
 export {
   createQemuDriver,
   type LaunchOptions,
@@ -11,6 +11,8 @@ export {
   type RestoreOptions,
 } from './driver.js';
 export {
+  DetachError,
+  type DetachErrorCode,
   MigrationFailedError,
   type QemuExit,
   QemuExitedError,
@@ -63,7 +65,7 @@ export type {
   QmpGreeting,
   StatusInfo,
 } from './qmp/types.js';
-export type { RunningVm, ShutdownOptions } from './running-vm.js';
+export type { DetachedVm, RunningVm, ShutdownOptions } from './running-vm.js';
 export {
   type CommandResult,
   createSerialConsole,
@@ -82,3 +84,4 @@ export {
   VmSpecError,
   type VmSpecInput,
 } from './spec.js';
+export { type StopDetachedOptions, type StopDetachedResult, stopDetachedVm } from './stop-detached.js';

@@ -1,12 +1,12 @@
 import { spawn as spawnChild } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from './clock.js';
-import type { ExitGuard, QemuDriverDeps, UnixListener } from './deps.js';
+import type { ExitGuard, QemuDriverDeps, Spawn, UnixListener } from './deps.js';
 
 export function connectUnix(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -112,9 +112,48 @@ export const processExitGuard: ExitGuard = {
   },
 };
 
+const spawn: Spawn = (command, args, options = {}) => {
+  // The child gets its own descriptor of the log; the parent's copy is closed right after the spawn.
+  const stderr = options.stderrFile === undefined ? 'pipe' : openSync(options.stderrFile, 'a', 0o600);
+  try {
+    return spawnChild(command, [...args], {
+      detached: options.detached ?? false,
+      stdio: [options.stdin ?? 'ignore', 'ignore', stderr],
+    });
+  } finally {
+    if (typeof stderr === 'number') closeSync(stderr);
+  }
+};
+
+function readFileTail(path: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = statSync(path).size;
+    const buffer = Buffer.alloc(Math.min(size, maxBytes));
+    const read = readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.subarray(0, read).toString();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readProcCmdline(pid: number): string[] | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw === '' ? undefined : raw.replace(/\0$/, '').split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
 export function defaultDeps(): QemuDriverDeps {
   return {
-    spawn: (command, args) => spawnChild(command, [...args], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    spawn,
     qemuBinary: 'qemu-system-x86_64',
     setprivBinary: 'setpriv',
     connectUnix,
@@ -124,5 +163,9 @@ export function defaultDeps(): QemuDriverDeps {
     pickFreePort: (proto, host) => (proto === 'tcp' ? pickTcpPort(host) : pickUdpPort(host)),
     clock: systemClock,
     exitGuard: processExitGuard,
+    shBinary: '/bin/sh',
+    readFileTail,
+    readProcCmdline,
+    signalPid: (pid, signal) => process.kill(pid, signal),
   };
 }

@@ -1,8 +1,8 @@
 import type { RunPaths } from './argv.js';
 import { sleep } from './clock.js';
 import type { QemuDriverDeps } from './deps.js';
-import type { QemuExit } from './errors.js';
-import { guarded } from './exit-guarded.js';
+import { DetachError, type QemuExit } from './errors.js';
+import { guarded, whileAttached } from './exit-guarded.js';
 import { guardConsole, guardQmp } from './guarded-controls.js';
 import { formatQemuVersion } from './host/parse.js';
 import { type MemorySnapshot, startSnapshot } from './migration.js';
@@ -15,6 +15,14 @@ import type { VmSpec } from './spec.js';
 export interface ShutdownOptions {
   /** How long QEMU gets to exit after QMP `quit` before it is SIGKILLed (10 s). */
   readonly timeoutMs?: number;
+}
+
+/** What identifies a detached VM to `stopDetachedVm` (and to whoever reconnects to its sockets). */
+export interface DetachedVm {
+  readonly pid: number;
+  /** The run folder: QMP and serial sockets, serial.log, qemu.log (QEMU's stderr). */
+  readonly runDir: string;
+  readonly paths: RunPaths;
 }
 
 /** A QEMU process the driver started, with its controls. */
@@ -46,7 +54,14 @@ export interface RunningVm extends AsyncDisposable {
   shutdown(options?: ShutdownOptions): Promise<QemuExit>;
   /** SIGKILL at once; removes the run folder. Idempotent. */
   kill(): Promise<QemuExit>;
-  /** `shutdown({ timeoutMs: 5000 })`. */
+  /**
+   * Only for VMs launched or restored with `detachable: true`: closes this process's QMP and serial
+   * connections, drops the exit guard and the watchdog, and leaves QEMU running with its run folder. From
+   * then on every method rejects with DetachError `detached` (async dispose does nothing). Idempotent.
+   * Do not detach while a snapshot or restore is in progress.
+   */
+  detach(): Promise<DetachedVm>;
+  /** `shutdown({ timeoutMs: 5000 })`; nothing once detached. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -58,6 +73,7 @@ export interface RunningVmParts {
   readonly qmp: QmpClient;
   readonly console: SerialConsole;
   readonly keepRunDir: boolean;
+  readonly detachable: boolean;
 }
 
 type Deps = Pick<QemuDriverDeps, 'listenUnix' | 'removeDir' | 'clock'>;
@@ -70,6 +86,23 @@ function findHostPort(
   const fwd = forwards.find((f) => f.guestPort === guestPort && f.proto === proto);
   if (fwd === undefined) throw new Error(`no ${proto} port forward to guest port ${guestPort}`);
   return fwd.hostPort;
+}
+
+function detacher(parts: RunningVmParts, isFinishing: () => boolean): () => Promise<DetachedVm> {
+  const { proc, paths } = parts;
+  let detached: Promise<DetachedVm> | undefined;
+  return () => {
+    if (!parts.detachable)
+      return Promise.reject(new DetachError('not-detachable', 'launch or restore with detachable: true'));
+    if (detached === undefined && (proc.exit() !== undefined || isFinishing()))
+      return Promise.reject(new DetachError('exited', 'QEMU has exited or is being stopped'));
+    detached ??= (async () => {
+      proc.detach(); // first: from here on nothing of ours touches QEMU, nor kills it when Node exits
+      await Promise.allSettled([parts.qmp.close(), parts.console.close()]);
+      return { pid: proc.pid, runDir: paths.dir, paths };
+    })();
+    return detached;
+  };
 }
 
 export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
@@ -86,6 +119,7 @@ export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
     return finished;
   };
   const shutdown = async ({ timeoutMs = 10_000 }: ShutdownOptions = {}) => {
+    if (proc.isDetached()) throw new DetachError('detached', 'shutdown: the VM is detached');
     if (proc.exit() === undefined && finished === undefined) {
       qmp.quit().catch(() => {}); // a dead or hung QEMU is handled by the timeout below
       const exit = await Promise.race([proc.exited, sleep(deps.clock, timeoutMs).then(() => undefined)]);
@@ -105,10 +139,7 @@ export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
     stderr: proc.stderr,
     hostPort: (guestPort, proto = 'tcp') => findHostPort(parts.portForwards, guestPort, proto),
     snapshot: () =>
-      guarded(
-        proc,
-        deps.clock,
-        'snapshot',
+      whileAttached(proc, deps.clock, 'snapshot', () =>
         startSnapshot(
           qmp,
           () => deps.listenUnix(paths.migrationOutSocket),
@@ -120,14 +151,16 @@ export function createRunningVm(parts: RunningVmParts, deps: Deps): RunningVm {
         completed.catch(() => {}); // reported to whoever awaits it; never an unhandled rejection
         return { stream: snap.stream, completed };
       }),
-    cont: () => guarded(proc, deps.clock, 'cont', qmp.cont()),
+    cont: () => whileAttached(proc, deps.clock, 'cont', () => qmp.cont()),
     shutdown,
     kill: () => {
+      if (proc.isDetached()) return Promise.reject(new DetachError('detached', 'kill: the VM is detached'));
       proc.kill('SIGKILL');
       return finish();
     },
+    detach: detacher(parts, () => finished !== undefined),
     [Symbol.asyncDispose]: async () => {
-      await shutdown({ timeoutMs: 5000 });
+      if (!proc.isDetached()) await shutdown({ timeoutMs: 5000 });
     },
   };
 }

@@ -34,9 +34,9 @@ export function recordingDriver(): { driver: QemuDriver; pids: number[]; runDirs
   const pids: number[] = [];
   const runDirs: string[] = [];
   const driver = createQemuDriver({
-    spawn: (command, args) => {
-      const child = real.spawn(command, args);
-      if (child.pid !== undefined) pids.push(child.pid);
+    spawn: (command, args, options) => {
+      const child = real.spawn(command, args, options);
+      if (child.pid !== undefined && command !== real.shBinary) pids.push(child.pid); // not watchdogs
       return child;
     },
     makeRunDir: async (parent) => {

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { PassThrough } from 'node:stream';
-import type { ExitGuard, QemuDriverDeps, SpawnedProcess, UnixListener } from '../../src/index.js';
+import type {
+  ExitGuard,
+  QemuDriverDeps,
+  SpawnedProcess,
+  SpawnOptions,
+  UnixListener,
+} from '../../src/index.js';
 import { type FakeQmp, fakeQmp } from './fake-qmp.js';
 import { type FakeShell, fakeShell } from './fake-shell.js';
 import { type FakeSocket, fakeSocket } from './fake-socket.js';
@@ -32,10 +38,14 @@ export class FakeQemu {
   /** Set by `migrate-incoming`: the path QEMU now listens on. */
   listeningOn: string | undefined;
 
+  /** unref() was called (the driver let go of it). */
+  unrefed = false;
+
   constructor(
     readonly command: string,
     readonly args: readonly string[],
     readonly pid: number,
+    readonly options: SpawnOptions = {},
   ) {
     this.qmp.handle('quit', (_args, id) => {
       this.qmp.reply(id, { return: {} });
@@ -55,6 +65,9 @@ export class FakeQemu {
     return {
       pid: this.pid,
       stderr: this.stderr,
+      unref() {
+        qemu.unrefed = true;
+      },
       kill(signal = 'SIGTERM') {
         qemu.signals.push(signal);
         if (!qemu.ignoreSignals && !qemu.exited) qemu.exit(null, signal);
@@ -96,9 +109,24 @@ export class FakeQemu {
   }
 }
 
+/** A spawned watchdog shell: what the driver wrote to its stdin. */
+export interface FakeWatchdog {
+  readonly args: readonly string[];
+  readonly options: SpawnOptions;
+  readonly stdin: PassThrough;
+  stdinText(): string;
+  unrefed: boolean;
+}
+
 export interface FakeHost {
   readonly deps: Partial<QemuDriverDeps>;
   readonly spawned: FakeQemu[];
+  readonly watchdogs: FakeWatchdog[];
+  /** readFileTail's files (e.g. qemu.log), by path. */
+  readonly files: Map<string, string>;
+  /** readProcCmdline's processes, by pid; signalPid records into `signalled`. */
+  readonly procs: Map<number, string[]>;
+  readonly signalled: [number, string][];
   readonly removedDirs: string[];
   readonly tracked: Set<Parameters<ExitGuard['track']>[0]>;
   /** Runs for every spawned QEMU before the driver talks to it. */
@@ -110,6 +138,10 @@ export interface FakeHost {
 
 export function fakeHost(): FakeHost {
   const spawned: FakeQemu[] = [];
+  const watchdogs: FakeWatchdog[] = [];
+  const files = new Map<string, string>();
+  const procs = new Map<number, string[]>();
+  const signalled: [number, string][] = [];
   const removedDirs: string[] = [];
   const tracked = new Set<Parameters<ExitGuard['track']>[0]>();
   const migrationListeners: FakeHost['migrationListeners'] = [];
@@ -142,8 +174,9 @@ export function fakeHost(): FakeHost {
     };
   };
   const deps: Partial<QemuDriverDeps> = {
-    spawn: (command, args) => {
-      const qemu = new FakeQemu(command, args, 1000 + spawned.length);
+    spawn: (command, args, options = {}) => {
+      if (command === 'sh') return spawnWatchdog(watchdogs, args, options);
+      const qemu = new FakeQemu(command, args, 1000 + spawned.length, options);
       spawned.push(qemu);
       setup(qemu, spawned.length - 1);
       return qemu.child;
@@ -155,6 +188,12 @@ export function fakeHost(): FakeHost {
       removedDirs.push(dir);
     },
     pickFreePort: async () => nextPort++,
+    shBinary: 'sh',
+    readFileTail: (path) => files.get(path) ?? '',
+    readProcCmdline: (pid) => procs.get(pid),
+    signalPid: (pid, signal) => {
+      signalled.push([pid, signal]);
+    },
     exitGuard: {
       track: (entry) => {
         tracked.add(entry);
@@ -162,5 +201,35 @@ export function fakeHost(): FakeHost {
       },
     },
   };
-  return { deps, spawned, removedDirs, tracked, onSpawn: (fn) => (setup = fn), migrationListeners, last };
+  return {
+    deps,
+    spawned,
+    watchdogs,
+    files,
+    procs,
+    signalled,
+    removedDirs,
+    tracked,
+    onSpawn: (fn) => (setup = fn),
+    migrationListeners,
+    last,
+  };
+}
+
+function spawnWatchdog(watchdogs: FakeWatchdog[], args: readonly string[], options: SpawnOptions) {
+  const stdin = new PassThrough();
+  let text = '';
+  stdin.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const watchdog: FakeWatchdog = { args, options, stdin, stdinText: () => text, unrefed: false };
+  watchdogs.push(watchdog);
+  return {
+    pid: 5000 + watchdogs.length,
+    stderr: null,
+    stdin,
+    unref: () => {
+      watchdog.unrefed = true;
+    },
+    kill: () => true,
+    once: () => undefined,
+  } as SpawnedProcess;
 }
