@@ -1,5 +1,7 @@
 /** What is wrong, for callers that branch on it (the CLI maps codes to hints and exit statuses). */
 export type OverlayFormatErrorCode =
+  /** openOverlaySource: a local path that does not exist. */
+  | 'not-found'
   /** The source is not a zip at all. */
   | 'not-zip'
   /** The zip is cut short or its directory is damaged. */

@@ -8,35 +8,73 @@ export interface HttpChunkSourceOptions {
   headers?: Record<string, string>;
   /** Per request, covering headers and body; defaults to 30 s. */
   timeoutMs?: number;
+  /**
+   * Network bytes as they arrive: the running total of every response body this source read, and the
+   * overlay's size once known (progress bars, MB/s).
+   */
+  onBytes?: (bytesReceived: number, totalBytes: number | undefined) => void;
 }
 
 const CONTENT_RANGE = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i;
 
+/** One request with the source's headers; network failures become 'http-error'. */
+export async function httpRequest(
+  url: string,
+  options: HttpChunkSourceOptions,
+  request: { method: 'GET' | 'HEAD'; range?: string; signal: AbortSignal },
+): Promise<Response> {
+  // identity: a gzip-encoded answer would make Content-Range and the byte count disagree.
+  const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
+  if (request.range !== undefined) headers.range = request.range;
+  try {
+    return await (options.fetch ?? globalThis.fetch)(url, {
+      method: request.method,
+      headers,
+      signal: request.signal,
+    });
+  } catch (cause) {
+    throw new OverlayFormatError('http-error', `${request.method} ${url} failed: ${describeFailure(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/** The total of a `Content-Range: bytes a-b/total` header, if it has one. */
+export function contentRangeTotal(response: Response): number | undefined {
+  const total = CONTENT_RANGE.exec(response.headers.get('content-range') ?? '')?.[3];
+  return total === undefined || total === '*' ? undefined : Number(total);
+}
+
 /** An overlay on a web server that honours single byte ranges; one GET per read, the size fetched once. */
 export function httpChunkSource(url: string, options: HttpChunkSourceOptions = {}): ChunkSource {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  let sizePromise: Promise<number> | undefined;
+  return createHttpChunkSource(url, options);
+}
 
-  async function request(method: 'GET' | 'HEAD', range: string | undefined, signal: AbortSignal) {
-    // identity: a gzip-encoded answer would make Content-Range and the byte count disagree.
-    const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
-    if (range !== undefined) headers.range = range;
-    try {
-      return await fetchImpl(url, { method, headers, signal });
-    } catch (cause) {
-      throw new OverlayFormatError('http-error', `${method} ${url} failed: ${describe(cause)}`, { cause });
-    }
-  }
+/** `knownSize`: already learnt (openOverlaySource's probe), so size() sends nothing. */
+export function createHttpChunkSource(
+  url: string,
+  options: HttpChunkSourceOptions,
+  knownSize?: number,
+): ChunkSource {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  let sizePromise: Promise<number> | undefined =
+    knownSize === undefined ? undefined : Promise.resolve(knownSize);
+  let total = knownSize;
+  let received = 0;
+  const count = (bytes: number) => {
+    received += bytes;
+    options.onBytes?.(received, total);
+  };
+  const request = (method: 'GET' | 'HEAD', range: string | undefined, signal: AbortSignal) =>
+    httpRequest(url, options, { method, signal, ...(range !== undefined && { range }) });
 
   async function fetchSize(): Promise<number> {
     const signal = AbortSignal.timeout(timeoutMs);
     const response = await request('GET', 'bytes=0-0', signal);
     await response.body?.cancel(); // one byte at most, or the whole file from a server without Range
-    const total = CONTENT_RANGE.exec(response.headers.get('content-range') ?? '')?.[3];
+    const total = contentRangeTotal(response);
     // 416 carries `bytes */size` for an empty file; both it and 206 give the total without a second request.
-    if ((response.status === 206 || response.status === 416) && total !== undefined && total !== '*')
-      return Number(total);
+    if ((response.status === 206 || response.status === 416) && total !== undefined) return total;
     if (!response.ok && response.status !== 416) throw statusError('GET', response.status);
     const head = await request('HEAD', undefined, signal);
     const length = head.headers.get('content-length');
@@ -55,7 +93,7 @@ export function httpChunkSource(url: string, options: HttpChunkSourceOptions = {
 
   return {
     size() {
-      sizePromise ??= fetchSize();
+      sizePromise ??= fetchSize().then((size) => (total = size));
       // A failed attempt is not cached, so a transient outage does not poison the source.
       sizePromise.catch(() => {
         sizePromise = undefined;
@@ -107,11 +145,12 @@ export function httpChunkSource(url: string, options: HttpChunkSourceOptions = {
           throw new OverlayFormatError('http-error', `${url} sent more than the ${length} bytes asked for`);
         out.set(chunk, got);
         got += chunk.length;
+        count(chunk.length);
       }
     } catch (cause) {
       if (cause instanceof OverlayFormatError) throw cause;
       if (signal.aborted)
-        throw new OverlayFormatError('http-error', `GET ${url} failed: ${describe(cause)}`, { cause });
+        throw new OverlayFormatError('http-error', `GET ${url} failed: ${describeFailure(cause)}`, { cause });
       throw new OverlayFormatError('truncated', `${url} body broke off after ${got} of ${length} bytes`, {
         cause,
       });
@@ -122,7 +161,7 @@ export function httpChunkSource(url: string, options: HttpChunkSourceOptions = {
   }
 }
 
-function describe(cause: unknown): string {
+export function describeFailure(cause: unknown): string {
   if (cause instanceof Error) {
     const inner = cause.cause instanceof Error ? `: ${cause.cause.message}` : '';
     return `${cause.name === 'TimeoutError' ? 'timed out' : cause.message}${inner}`;

@@ -18,6 +18,12 @@ export {
   SegmentInfo,
 } from './manifest.js';
 export {
+  type OverlaySource,
+  type OverlaySourceKind,
+  type OverlaySourceOptions,
+  openOverlaySource,
+} from './overlay-source.js';
+export {
   type OpenOverlayOptions,
   type OverlayReader,
   type OverlaySegment,

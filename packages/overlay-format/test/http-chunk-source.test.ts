@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createOverlayWriter,
   httpChunkSource,
@@ -12,42 +10,7 @@ import {
 } from '../src/index.js';
 import { chunkSourceConformance } from './chunk-source.suite.js';
 import { manifestFields, tempDir } from './fixtures.js';
-
-const servers: Server[] = [];
-afterAll(async () => {
-  for (const server of servers) {
-    server.closeAllConnections(); // fetch keeps loopback connections alive
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
-
-/** A loopback server; resolves to its base URL. */
-async function serve(handler: RequestListener): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/overlay.zip`;
-}
-
-/** Single-range support the way static file servers do it: 206, clamped end, 416 past the end. */
-function rangeServer(bytes: Uint8Array): RequestListener {
-  return (req, res) => {
-    const match = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    if (!match) {
-      res.writeHead(200, { 'content-length': bytes.length, 'accept-ranges': 'bytes' });
-      res.end(req.method === 'HEAD' ? undefined : bytes);
-      return;
-    }
-    const start = Number(match[1]);
-    const end = Math.min(match[2] ? Number(match[2]) : bytes.length - 1, bytes.length - 1);
-    if (start >= bytes.length || end < start) {
-      res.writeHead(416, { 'content-range': `bytes */${bytes.length}` }).end();
-      return;
-    }
-    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${bytes.length}` });
-    res.end(bytes.subarray(start, end + 1));
-  };
-}
+import { plainServer, rangeServer, serve, stopLastServer } from './http-servers.js';
 
 chunkSourceConformance('http', async (bytes) => httpChunkSource(await serve(rangeServer(bytes))));
 
@@ -96,12 +59,7 @@ describe('httpChunkSource', () => {
 
   it('refuses a server that ignores Range with no-range-support', async () => {
     const bytes = new Uint8Array(1000);
-    const source = httpChunkSource(
-      await serve((req, res) => {
-        res.writeHead(200, { 'content-length': bytes.length });
-        res.end(req.method === 'HEAD' ? undefined : bytes);
-      }),
-    );
+    const source = httpChunkSource(await serve(plainServer(bytes)));
     expect(await source.size()).toBe(1000); // from HEAD's Content-Length
     await expect(source.read(10, 20)).rejects.toMatchObject({
       code: 'no-range-support',
@@ -122,8 +80,7 @@ describe('httpChunkSource', () => {
 
   it('reports network failures and timeouts as http-error with the cause', async () => {
     const closed = await serve((_req, res) => res.end());
-    const server = servers.pop() as Server;
-    await new Promise((resolve) => server.close(resolve));
+    await stopLastServer();
     const refused = httpChunkSource(closed).read(0, 1);
     await expect(refused).rejects.toMatchObject({ code: 'http-error', cause: expect.anything() });
 
