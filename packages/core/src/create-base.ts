@@ -43,11 +43,6 @@ async function snapshotInto(vm: RunningVm, file: string): Promise<void> {
   ]);
 }
 
-function qemuVersion(vm: RunningVm): string {
-  const { major, minor, micro } = vm.qmp.greeting.version.qemu;
-  return `${major}.${minor}.${micro}`;
-}
-
 /**
  * `cloudlet base`: copies the disk into a registry staging folder, boots it there, lets `prepare` customize
  * it, snapshots memory and disk at one moment (the VM is stopped, then QEMU is killed, so the staged disk is
@@ -68,7 +63,7 @@ export async function createBase(options: CreateBaseOptions): Promise<RegisterRe
       onProgress?.({ stage: 'prepare', vm });
       await options.prepare(vm);
       onProgress?.({ stage: 'snapshot' });
-      version = qemuVersion(vm);
+      version = vm.qemuVersion;
       await snapshotInto(vm, staging.memoryPath);
     } finally {
       await vm.kill();

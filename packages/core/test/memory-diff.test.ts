@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChunkIndexBuilder } from '@cloudlet/delta';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changedMemoryPages, flattenRam, type MemoryStreamFrame, RamLayoutError } from '../src/index.js';
+import { changedMemoryPages, type MemoryStreamFrame, openRamPages, RamLayoutError } from '../src/index.js';
 import { filledPage, PAGE, streamOf, syntheticPrologue, writeSyntheticStream } from './synthetic-stream.js';
 
 const blocks = [
@@ -58,22 +58,23 @@ describe('changedMemoryPages', () => {
   });
 });
 
-describe('flattenRam', () => {
+describe('openRamPages', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'core-flat-'));
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  it('lays every page out at its flat index, zero pages as zeros', async () => {
+  it('reads every page by its flat index from the snapshot file, zero pages as zeros', async () => {
     await writeSyntheticStream(join(dir, 'mem.snap'), prologue, basePages);
-    const ram = await flattenRam(join(dir, 'mem.snap'), join(dir, 'ram.flat'));
+    const ram = await openRamPages(join(dir, 'mem.snap'));
     try {
       expect(ram.pageCount).toBe(10);
       expect((await ram.page(2))[100]).toBe(3);
       expect((await ram.page(8))[0]).toBe(9);
       expect(Buffer.from(await ram.page(6)).equals(Buffer.alloc(PAGE))).toBe(true);
       await expect(ram.page(10)).rejects.toThrow(RangeError);
+      expect(ram.pageSync(2)[100]).toBe(3);
     } finally {
       await ram.close();
     }

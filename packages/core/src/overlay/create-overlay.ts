@@ -151,7 +151,6 @@ export async function createOverlay(options: CreateOverlayOptions): Promise<Crea
       indexes: await registry.openIndexes(base.id),
       output: options.output,
       spec,
-      workDir: work,
       ...(options.codec === undefined ? {} : { codec: options.codec }),
       ...(options.level === undefined ? {} : { level: options.level }),
       ...(options.delta === undefined ? {} : { delta: options.delta }),

@@ -1,5 +1,4 @@
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
 import {
   CHUNK_SIZE,
@@ -19,9 +18,9 @@ import {
   segmentCodec,
 } from '@cloudlet/overlay-format';
 import type { VmSpec } from '@cloudlet/qemu-driver';
+import { openRamPages, type RamPages } from '../ram-pages.js';
 import type { ChangedChunk } from './changed-chunk.js';
 import { changedDiskChunks } from './disk-diff.js';
-import { type FlatRam, flattenRam } from './flat-ram.js';
 import { changedMemoryPages, type MemoryStreamFrame } from './memory-diff.js';
 import { DEVICE_STATE_BLOB, encodePrologue, PROLOGUE_BLOB } from './stream-frame-blobs.js';
 
@@ -36,8 +35,6 @@ export interface OverlayPipelineOptions {
   readonly output: string;
   /** The VM spec carried in the overlay (the base's hardware, the overlay's forwards). */
   readonly spec: VmSpec;
-  /** A private folder for the base's flat RAM (same-place pages for deltas). */
-  readonly workDir: string;
   readonly codec?: 'zstd' | 'xz';
   readonly level?: number;
   readonly delta?: DeltaChoice;
@@ -86,7 +83,7 @@ async function encodeAll(
 
 export async function openOverlayPipeline(options: OverlayPipelineOptions): Promise<OverlayPipeline> {
   const { base, indexes } = options;
-  const ram: FlatRam = await flattenRam(base.paths.memory, join(options.workDir, 'base-ram.flat'));
+  const ram: RamPages = await openRamPages(base.paths.memory);
   const encoder = createChunkEncoder({
     lookup: createDedupLookup(indexes),
     codecs: await codecsFor(options.delta ?? 'auto'),
