@@ -1,5 +1,11 @@
 import { RegistryError } from '@cloudlet/base-registry';
-import { GuestScriptError, GuestSetupError, RamLayoutError } from '@cloudlet/core';
+import {
+  GuestScriptError,
+  GuestSetupError,
+  OverlayMismatchError,
+  RamLayoutError,
+  SynthesisError,
+} from '@cloudlet/core';
 import { OverlayFormatError } from '@cloudlet/overlay-format';
 import { QemuExitedError, QmpError, SerialTimeoutError, VmSpecError } from '@cloudlet/qemu-driver';
 import { CommanderError, InvalidArgumentError } from 'commander';
@@ -14,6 +20,8 @@ const EXPECTED = [
   GuestScriptError,
   GuestSetupError,
   RamLayoutError,
+  OverlayMismatchError,
+  SynthesisError,
   OverlayFormatError,
   InvalidArgumentError,
   QemuExitedError,

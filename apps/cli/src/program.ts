@@ -8,6 +8,7 @@ import {
 } from './commands/bases.js';
 import { registerInfoOverlay } from './commands/info-overlay.js';
 import { registerOverlay } from './commands/overlay.js';
+import { registerStop, registerSynthesis } from './commands/synthesis.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -24,5 +25,7 @@ export function buildProgram(): Command {
   registerDelBase(program);
   registerOverlay(program);
   registerInfoOverlay(program);
+  registerSynthesis(program);
+  registerStop(program);
   return program;
 }

@@ -16,7 +16,6 @@ export {
   GuestSetupError,
 } from './overlay/create-overlay.js';
 export { changedDiskChunks } from './overlay/disk-diff.js';
-export { type FlatRam, flattenRam } from './overlay/flat-ram.js';
 export { changedMemoryPages, type MemoryStreamFrame, RamLayoutError } from './overlay/memory-diff.js';
 export {
   type DeltaChoice,
@@ -30,7 +29,8 @@ export {
   encodePrologue,
   PROLOGUE_BLOB,
 } from './overlay/stream-frame-blobs.js';
-export { type ResumeBaseOptions, type ResumedBase, resumeBase } from './resume-base.js';
+export { openRamPages, type RamPages } from './ram-pages.js';
+export { type ResumeBaseOptions, type ResumedBase, resumeBase, specOnDisk } from './resume-base.js';
 export {
   GuestScriptError,
   type RunScriptOptions,
@@ -39,4 +39,22 @@ export {
   waitForShell,
 } from './serial-script.js';
 export { type CopyProgress, copySparse } from './sparse-copy.js';
-export { OverlayMismatchError, synthesizedMemoryStream } from './synthesis/memory-stream.js';
+export { OverlayMismatchError, SynthesisError, type SynthesisErrorCode } from './synthesis/errors.js';
+export {
+  type Reconstruction,
+  type ReconstructOptions,
+  type ReconstructProgress,
+  reconstructOverlay,
+} from './synthesis/reconstruct.js';
+export {
+  type DetachedSynthesis,
+  type SynthesisEndpoints,
+  type SynthesisProgress,
+  type SynthesisStage,
+  type SynthesisStats,
+  type SynthesisTimings,
+  type SynthesizedVm,
+  type SynthesizeOptions,
+  stopDetachedSynthesis,
+  synthesize,
+} from './synthesis/synthesize.js';

@@ -31,11 +31,16 @@ export interface ResumedBase {
   dispose(): Promise<void>;
 }
 
+export interface SpecOnDiskOptions {
+  readonly portForwards?: readonly PortForwardInput[] | undefined;
+  readonly discard?: 'unmap' | 'ignore' | undefined;
+}
+
 /**
- * The base's spec with its disk replaced by `disk` and, if given, its forwards; parsed, so the forwards get
- * their defaults. VNC (a VGA device) is kept as hardware and shown on a socket.
+ * The base's spec with its disk replaced by the qcow2 `disk` and, if given, its forwards; parsed, so the
+ * forwards get their defaults. VNC (a VGA device) is kept as hardware and shown on a socket.
  */
-function resumeSpec(base: BaseInfo, disk: string, options: ResumeBaseOptions): VmSpec {
+export function specOnDisk(base: BaseInfo, disk: string, options: SpecOnDiskOptions): VmSpec {
   const { portForwards } = options;
   const nics = base.localSpec.nics.map((nic, i) =>
     i === 0 && portForwards !== undefined ? { ...nic, portForwards } : nic,
@@ -72,7 +77,7 @@ export async function resumeBase(base: BaseInfo, options: ResumeBaseOptions = {}
       clusterSize: 4096,
     });
     const driver = options.driver ?? createQemuDriver();
-    const vm = await driver.restore(resumeSpec(base, disk, options), createReadStream(base.paths.memory));
+    const vm = await driver.restore(specOnDisk(base, disk, options), createReadStream(base.paths.memory));
     return {
       vm,
       disk,

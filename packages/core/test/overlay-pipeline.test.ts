@@ -12,12 +12,7 @@ import { collectMigrationStream, type RamPage } from '@cloudlet/memory-snapshot'
 import { openOverlay } from '@cloudlet/overlay-format';
 import { createDiskOverlay, parseVmSpec } from '@cloudlet/qemu-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  applyOverlay,
-  type DeltaChoice,
-  openOverlayPipeline,
-  synthesizedMemoryStream,
-} from '../src/index.js';
+import { applyOverlay, type DeltaChoice, openOverlayPipeline, reconstructOverlay } from '../src/index.js';
 import { filledPage, PAGE, streamOf, syntheticPrologue, writeSyntheticStream } from './synthetic-stream.js';
 
 const run = promisify(execFile);
@@ -103,7 +98,6 @@ describe('overlay pipeline on synthetic images', () => {
         indexes: await registry.openIndexes(base.id),
         output: join(dir, 'overlay.zip'),
         spec: parseVmSpec(base.localSpec),
-        workDir: dir,
         delta,
       });
       expect(await pipe.memory(streamOf(prologue, customPages()))).toBe(6);
@@ -127,10 +121,15 @@ describe('overlay pipeline on synthetic images', () => {
       // collectMigrationStream keeps non-zero pages only, on both sides
       expect(await pagesOf(join(dir, 'applied.snap'))).toEqual(await pagesOf(join(dir, 'custom.snap')));
 
-      // Synthesis' memory: the base stream with the overlay's pages merged in, never a full-size file.
+      // Synthesis' reconstruction: a qcow2 holding the overlay's disk chunks, and the base stream with the
+      // overlay's pages merged in (never a full-size file).
       const reader = await openOverlay(join(dir, 'overlay.zip'));
+      const synthDir = await mkdtemp(join(dir, 'synth-'));
       try {
-        const merged = await collectMigrationStream(synthesizedMemoryStream(base, reader, dir));
+        const rebuilt = await reconstructOverlay({ base, overlay: reader, workDir: synthDir, inFlight: 2 });
+        await run('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', qcow2, rebuilt.disk]);
+        const merged = await collectMigrationStream(rebuilt.memoryStream());
+        rebuilt.close();
         const mergedPages = new Map(
           merged.pages.map((p) => [`${p.block}@${p.offset}`, Buffer.from(p.data ?? []).toString('base64')]),
         );

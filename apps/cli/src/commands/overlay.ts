@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import type { BaseRegistry } from '@cloudlet/base-registry';
 import { createOverlay, type DeltaChoice } from '@cloudlet/core';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { baseIdFor } from '../base-arg.js';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
 import {
@@ -19,17 +19,6 @@ interface OverlayOptions extends ReadyOptions {
   delta: DeltaChoice;
   trim: boolean;
   freeMemory?: boolean;
-}
-
-/** A base given by id (or prefix) or by the path of its disk in the registry. */
-function baseIdFor(registry: BaseRegistry, idOrDisk: string): string {
-  if (idOrDisk.includes('/')) {
-    const disk = resolve(idOrDisk);
-    const base = registry.list().find((b) => b.paths.disk === disk);
-    if (base === undefined) throw new InvalidArgumentError(`${disk} is not the disk of a registered base`);
-    return base.id;
-  }
-  return registry.get(idOrDisk).id;
 }
 
 export function registerOverlay(program: Command): void {

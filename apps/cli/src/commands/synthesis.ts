@@ -1,0 +1,145 @@
+import { resolve } from 'node:path';
+import { type SynthesizedVm, stopDetachedSynthesis, synthesize } from '@cloudlet/core';
+import { extractLegacyRedirs } from '@cloudlet/qemu-driver';
+import type { Command } from 'commander';
+import { baseIdFor } from '../base-arg.js';
+import { print, progressFor, withRegistry } from '../context.js';
+import { formatBytes, shortId } from '../format.js';
+import { UsageError } from '../prepare.js';
+
+interface SynthesisOptions {
+  detach?: boolean;
+  vnc?: boolean;
+  json?: boolean;
+  keep?: boolean;
+  workDir?: string;
+}
+
+const isUrl = (s: string) => /^https?:\/\//i.test(s);
+
+/** What `--json` prints: stable names, absolute paths, seconds. */
+function synthesisJson(s: SynthesizedVm, detached: boolean) {
+  return {
+    base: s.base.id,
+    pid: s.vm.pid,
+    workDir: s.workDir,
+    disk: s.disk,
+    detached,
+    endpoints: s.endpoints,
+    timings: s.timings,
+    stats: s.stats,
+  };
+}
+
+function printEndpoints(s: SynthesizedVm): void {
+  const { endpoints, timings, stats } = s;
+  print(
+    `synthesized on base ${shortId(s.base.id)} in ${timings.total.toFixed(2)} s ` +
+      `(open ${timings.open.toFixed(2)}, check ${timings.check.toFixed(2)}, apply ${timings.apply.toFixed(2)}, ` +
+      `resume ${timings.resume.toFixed(2)}); overlay ${formatBytes(stats.overlayBytes)} from ${stats.source}`,
+  );
+  for (const f of endpoints.portForwards)
+    print(`  ${f.proto} ${f.hostAddress}:${f.hostPort} -> guest ${f.guestPort}`);
+  print(`  serial ${endpoints.serialSocket} (log ${endpoints.serialLog})`);
+  print(`  qmp    ${endpoints.qmpSocket}`);
+  if (endpoints.vncSocket !== undefined) print(`  vnc    ${endpoints.vncSocket}`);
+}
+
+/** Until Ctrl-C, SIGTERM or the VM's own exit. */
+function untilStopped(s: SynthesizedVm): Promise<string> {
+  return new Promise((done) => {
+    const on = (signal: NodeJS.Signals) => () => done(signal);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+    void s.vm.exited.then((exit) => done(`QEMU exited (${exit.signal ?? exit.code})`));
+  });
+}
+
+export function registerSynthesis(program: Command): void {
+  program
+    .command('synthesis')
+    .description('rebuild the customized VM of an overlay on this cloudlet and resume it')
+    .argument('<base>', 'base id (or unique prefix), or the path of a registered base disk')
+    .argument('<overlay>', 'overlay zip file, or an http(s) URL to fetch it from')
+    .argument('[qemuArgs...]', "after `--`: -redir tcp:HOST::GUEST forwards replacing the overlay's")
+    .option('--detach', 'leave the VM running when this command exits (prints how to stop it)')
+    .option('--vnc', 'show the VNC socket (the base must have been made with --vnc)')
+    .option('--json', 'print the endpoints, timings and stats as JSON')
+    .option('--keep', "keep the VM's qcow2 disk after it stops")
+    .option('--work-dir <dir>', "folder for the VM's disk (default: under $CLOUDLET_HOME/synthesis)")
+    .action(
+      async (
+        baseArg: string,
+        overlayArg: string,
+        qemuArgs: string[],
+        options: SynthesisOptions,
+        command: Command,
+      ) => {
+        const { portForwards, args: rest } = extractLegacyRedirs(qemuArgs);
+        if (rest.length > 0)
+          throw new UsageError(`unsupported QEMU arguments: ${rest.join(' ')} (only -redir)`);
+        const progress = progressFor(command);
+        await withRegistry(command, async (registry) => {
+          const s = await synthesize({
+            registry,
+            base: baseIdFor(registry, baseArg),
+            overlay: isUrl(overlayArg) ? overlayArg : resolve(overlayArg),
+            ...(portForwards.length > 0 ? { portForwards } : {}),
+            ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
+            detachable: options.detach === true,
+            onProgress: (p) => {
+              if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)
+                progress.update({
+                  stage: 'applying overlay',
+                  bytesDone: p.bytesDone,
+                  totalBytes: p.totalBytes,
+                });
+              else if (p.stage === 'resume') {
+                progress.done();
+                progress.note('resuming the VM');
+              }
+            },
+          });
+          if (options.vnc === true && s.endpoints.vncSocket === undefined) {
+            await s.stop();
+            throw new UsageError(
+              '--vnc: the base was made without a display (make it with `cloudlet base --vnc`)',
+            );
+          }
+          if (options.detach === true) {
+            const detached = await s.detach();
+            if (options.json === true) print(JSON.stringify(synthesisJson(s, true), null, 2));
+            else {
+              printEndpoints(s);
+              print(`detached: QEMU pid ${detached.pid} keeps running; stop it and remove its files with`);
+              print(`  cloudlet stop ${s.workDir}`);
+            }
+            return;
+          }
+          if (options.json === true) print(JSON.stringify(synthesisJson(s, false), null, 2));
+          else {
+            printEndpoints(s);
+            print('running; press Ctrl-C to stop the VM and remove its files');
+          }
+          const why = await untilStopped(s);
+          progress.note(`${why}: stopping the VM`);
+          await s.stop({ keepDisk: options.keep === true });
+          progress.note(options.keep === true ? `kept the disk ${s.disk}` : `removed ${s.workDir}`);
+        });
+      },
+    );
+}
+
+export function registerStop(program: Command): void {
+  program
+    .command('stop')
+    .description('stop a VM left running by `cloudlet synthesis --detach` and remove its files')
+    .argument('<dir>', 'the VM folder `synthesis --detach` printed')
+    .option('--keep', "keep the VM's qcow2 disk")
+    .action(async (dir: string, options: { keep?: boolean }) => {
+      const stopped = await stopDetachedSynthesis(resolve(dir), { keepDisk: options.keep === true });
+      print(
+        `stopped QEMU pid ${stopped.pid}; ${options.keep === true ? `kept ${stopped.disk}` : `removed ${stopped.workDir}`}`,
+      );
+    });
+}

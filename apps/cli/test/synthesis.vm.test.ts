@@ -1,0 +1,225 @@
+// The synthesis acceptance flow: a base made on cloudlet A is exported and imported on cloudlet B (another
+// $CLOUDLET_HOME); an overlay customized on A (a disk file, a tmpfs file, a running counter, httpd with a
+// CGI page, a forward in the legacy -redir syntax) is synthesized on B from the file and from HTTP URLs;
+// every piece of state answers through the forwarded port. Bad input fails clearly, leaving nothing behind.
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tinyVm } from '@cloudlet/test-vms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readZip, writeZip } from '../../../packages/overlay-format/test/zip-tools.js';
+import { serveFile } from './http-file-server.js';
+import { cli, runCli, tinyBaseArgs, waitForOutput } from './run-cli.js';
+
+const APP_SCRIPT = [
+  'echo app-disk-file > /mnt/app.txt',
+  'echo app-tmpfs-file > /tmp/app.txt',
+  'mkdir -p /mnt/www/cgi-bin',
+  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
+  'chmod +x /mnt/www/cgi-bin/state',
+  '(n=0; while true; do n=$((n+1)); echo $n > /tmp/counter; sleep 0.2; done) &',
+  'httpd -p 80 -h /mnt/www',
+  'sync',
+].join('\n');
+
+interface AppState {
+  disk: string;
+  tmpfs: string;
+  counter: number;
+}
+
+async function appState(port: number): Promise<AppState> {
+  const response = await fetch(`http://127.0.0.1:${port}/cgi-bin/state`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = (await response.text()).trim();
+  const fields = Object.fromEntries(text.split(' ').map((kv) => kv.split('=') as [string, string]));
+  return { disk: fields.disk ?? '', tmpfs: fields.tmpfs ?? '', counter: Number(fields.counter) };
+}
+
+/** The whole customized state answers, and the counter keeps counting. */
+async function expectAppRunning(port: number): Promise<void> {
+  const first = await appState(port);
+  expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect((await appState(port)).counter).toBeGreaterThan(first.counter);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** PIDs of QEMU processes whose command line mentions `text` (a home folder). */
+function qemuMentioning(text: string): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  return out
+    .split('\n')
+    .filter((line) => line.includes('qemu-system') && line.includes(text))
+    .map((line) => Number.parseInt(line.trim(), 10));
+}
+
+async function leftovers(home: string): Promise<string[]> {
+  return readdir(join(home, 'synthesis')).catch(() => []);
+}
+
+describe('cloudlet synthesis (two cloudlets)', () => {
+  let work: string;
+  let homeA: string;
+  let homeB: string;
+  let id: string;
+  let port: number;
+  let overlay: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'cli-synthesis-'));
+    homeA = join(work, 'a');
+    homeB = join(work, 'b');
+    await writeFile(join(work, 'ready.sh'), 'true\n');
+    await writeFile(join(work, 'app.sh'), APP_SCRIPT);
+    const made = await runCli([...tinyBaseArgs(homeA, tinyVm()), '--script', join(work, 'ready.sh')]);
+    id = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
+    expect(id).toHaveLength(64);
+    expect((await runCli(['--home', homeA, 'export-base', id, join(work, 'base.zip')])).code).toBe(0);
+    expect((await runCli(['--home', homeB, 'import-base', join(work, 'base.zip')])).code).toBe(0);
+    port = await freePort();
+    overlay = join(work, 'app.zip');
+    const args = ['--home', homeA, 'overlay', id, '-o', overlay, '--script', join(work, 'app.sh')];
+    const custom = await runCli([...args, '--', '-redir', `tcp:${port}::80`]);
+    expect(custom.code, custom.stderr).toBe(0);
+  });
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it('synthesizes from the file in the foreground until Ctrl-C, then removes everything', async () => {
+    const child = spawn(process.execPath, [cli, '--home', homeB, 'synthesis', id.slice(0, 12), overlay]);
+    const output = { text: '' };
+    child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await waitForOutput(child, output, 'press Ctrl-C');
+    expect(output.text).toContain(`tcp 127.0.0.1:${port} -> guest 80`);
+    expect(output.text).toMatch(/synthesized on base [0-9a-f]{12} in [0-9.]+ s/);
+    await expectAppRunning(port);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(qemuMentioning(homeB)).toEqual([]);
+    expect(await leftovers(homeB)).toEqual([]);
+  });
+
+  it('synthesizes from an HTTP URL with Range reads, detached, and `cloudlet stop` ends it', async () => {
+    const server = await serveFile(overlay);
+    try {
+      const run = await runCli(['--home', homeB, 'synthesis', id, server.url, '--detach', '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as {
+        workDir: string;
+        pid: number;
+        stats: { source: string; networkBytes: number };
+        timings: Record<string, number>;
+      };
+      expect(result.stats.source).toBe('http-range');
+      expect(server.requests.filter((r) => r.startsWith('GET bytes=')).length).toBeGreaterThan(2);
+      expect(result.timings.total).toBeGreaterThan(0);
+      await expectAppRunning(port); // this test process never held the VM's sockets: it is detached
+      const stop = await runCli(['--home', homeB, 'stop', result.workDir]);
+      expect(stop.code, stop.stderr).toBe(0);
+      expect(qemuMentioning(homeB)).toEqual([]);
+      expect(await leftovers(homeB)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('falls back to one plain download from a server without Range support', async () => {
+    const server = await serveFile(overlay, { range: false });
+    try {
+      const run = await runCli(['--home', homeB, 'synthesis', id, server.url, '--detach', '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as { workDir: string; stats: { source: string } };
+      expect(result.stats.source).toBe('http-download');
+      await expectAppRunning(port);
+      expect((await runCli(['--home', homeB, 'stop', result.workDir])).code).toBe(0);
+      expect(await leftovers(homeB)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  describe('bad input: a clear error, no QEMU, no files', () => {
+    async function refused(args: string[], message: RegExp): Promise<void> {
+      const run = await runCli(['--home', homeB, 'synthesis', ...args]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toMatch(/\n\s+at /); // one line, no stack trace
+      expect(qemuMentioning(homeB)).toEqual([]);
+      expect(await leftovers(homeB)).toEqual([]);
+    }
+
+    it('an overlay for another base', async () => {
+      await writeFile(join(work, 'other.sh'), 'echo other > /tmp/other\n');
+      const made = await runCli([...tinyBaseArgs(homeB, tinyVm()), '--script', join(work, 'other.sh')]);
+      const other = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
+      expect(other).toHaveLength(64);
+      await refused(
+        [other, overlay],
+        new RegExp(`overlay is for base ${id.slice(0, 12)}, not ${other.slice(0, 12)}`),
+      );
+    });
+
+    it('an overlay whose base is not registered (the registered ones are listed)', async () => {
+      const run = await runCli(['--home', join(work, 'empty'), 'synthesis', id, overlay]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/not registered \(no base is registered here\)/);
+    });
+
+    it('a corrupt segment (the error names it)', async () => {
+      const entries = await readZip(overlay);
+      const segment = entries.find((e) => e.name === 'segments/000001');
+      if (segment === undefined) throw new Error('the overlay has no segment 1');
+      segment.data[100] = (segment.data[100] ?? 0) ^ 0xff;
+      await writeZip(join(work, 'corrupt.zip'), entries);
+      await refused([id, join(work, 'corrupt.zip')], /segments\/000001.*sha256/);
+    });
+
+    it('a truncated download', async () => {
+      await copyFile(overlay, join(work, 'cut.zip'));
+      await truncate(join(work, 'cut.zip'), Math.floor((await readFile(overlay)).length * 0.6));
+      const server = await serveFile(join(work, 'cut.zip'));
+      try {
+        await refused([id, server.url], /cut\.zip/);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('an overlay whose memory layout does not match the base', async () => {
+      const entries = await readZip(overlay);
+      const manifest = entries.find((e) => e.name === 'manifest.json');
+      if (manifest === undefined) throw new Error('no manifest');
+      const json = JSON.parse(manifest.data.toString()) as { vm: { ramBlocks: { name: string }[] } };
+      const block = json.vm.ramBlocks[0];
+      if (block !== undefined) block.name = 'pc.ram.other';
+      manifest.data = Buffer.from(JSON.stringify(json));
+      await writeZip(join(work, 'layout.zip'), entries);
+      await refused([id, join(work, 'layout.zip')], /memory layout differs from the base's at RAM block 0/);
+    });
+
+    it('a work folder on a file system too small for the disk', async () => {
+      const small = join(work, 'small');
+      await mkdir(small);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', small]);
+      try {
+        await refused([id, overlay, '--work-dir', join(small, 'vm')], /MB free, the rebuilt VM needs about/);
+        expect(await readdir(small)).toEqual([]);
+      } finally {
+        execFileSync('umount', [small]);
+      }
+    });
+  });
+});

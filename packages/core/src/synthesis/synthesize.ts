@@ -1,0 +1,267 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
+import { type OverlayReader, openOverlay, openOverlaySource } from '@cloudlet/overlay-format';
+import {
+  createQemuDriver,
+  type PortForwardInput,
+  probeQemuHost,
+  Qcow2WriterError,
+  type QemuDriver,
+  type ResolvedPortForward,
+  type RunningVm,
+  stopDetachedVm,
+} from '@cloudlet/qemu-driver';
+import { specOnDisk } from '../resume-base.js';
+import { baseForOverlay, checkFreeSpace, checkHost, checkOverlayFitsBase } from './checks.js';
+import { SynthesisError } from './errors.js';
+import { type Reconstruction, reconstructOverlay } from './reconstruct.js';
+
+export type SynthesisStage = 'open' | 'check' | 'apply' | 'resume' | 'ready';
+
+export interface SynthesisProgress {
+  readonly stage: SynthesisStage;
+  /** While segments are applied: compressed overlay bytes done / total, and the network bytes so far. */
+  readonly bytesDone?: number;
+  readonly totalBytes?: number;
+  readonly segmentsDone?: number;
+  readonly segments?: number;
+  readonly base?: BaseInfo;
+}
+
+export interface SynthesizeOptions {
+  readonly registry: BaseRegistry;
+  /** A local overlay zip, or an http(s) URL (HTTP Range reads; a plain download if the server has none). */
+  readonly overlay: string;
+  /** The base to use (id or unique prefix); it must be the overlay's. Default: the overlay's base. */
+  readonly base?: string;
+  /** Host-side forwards replacing the overlay's (e.g. host port 0 = any free port). */
+  readonly portForwards?: readonly PortForwardInput[];
+  /** The VM's folder (its qcow2 disk); default a new folder under `$CLOUDLET_HOME/synthesis`. Removed by stop(). */
+  readonly workDir?: string;
+  /** Segment reads running ahead of the one applied (default 4). */
+  readonly inFlight?: number;
+  /** Allow `detach()` (QEMU then survives this process once detached). */
+  readonly detachable?: boolean;
+  readonly onProgress?: (progress: SynthesisProgress) => void;
+  readonly driver?: QemuDriver;
+}
+
+/** Where the synthesized VM can be reached. */
+export interface SynthesisEndpoints {
+  readonly portForwards: readonly ResolvedPortForward[];
+  readonly serialSocket: string;
+  readonly serialLog: string;
+  readonly qmpSocket: string;
+  readonly vncSocket?: string;
+}
+
+/** Seconds per stage, from the call to the guest running. */
+export interface SynthesisTimings {
+  readonly open: number;
+  readonly check: number;
+  /** Fetch, sha256, decompression and applying every segment (disk qcow2 and memory pages). */
+  readonly apply: number;
+  /** QEMU start, the migration stream loaded, `cont`. */
+  readonly resume: number;
+  readonly total: number;
+}
+
+export interface SynthesisStats {
+  readonly overlayBytes: number;
+  readonly source: 'file' | 'http-range' | 'http-download';
+  readonly networkBytes: number;
+  readonly memoryPages: number;
+  readonly diskClusters: number;
+}
+
+export interface SynthesizedVm {
+  readonly vm: RunningVm;
+  readonly base: BaseInfo;
+  readonly workDir: string;
+  /** The VM's qcow2 disk (backed by the base's disk). */
+  readonly disk: string;
+  readonly endpoints: SynthesisEndpoints;
+  readonly timings: SynthesisTimings;
+  readonly stats: SynthesisStats;
+  /** Stops the VM and removes its folder; `keepDisk` leaves the qcow2 (and only it) in place. Idempotent. */
+  stop(options?: { keepDisk?: boolean }): Promise<void>;
+  /**
+   * Leaves QEMU running after this process (needs `detachable`); its folder records how to reach and stop
+   * it: `stopDetachedSynthesis(workDir)`. This handle must not be used afterwards.
+   */
+  detach(): Promise<DetachedSynthesis>;
+}
+
+/** What a detached VM's folder records (`vm.json`). */
+export interface DetachedSynthesis {
+  readonly pid: number;
+  readonly runDir: string;
+  readonly workDir: string;
+  readonly disk: string;
+  readonly endpoints: SynthesisEndpoints;
+}
+
+const DETACHED_FILE = 'vm.json';
+
+const seconds = (from: number, to: number) => (to - from) / 1000;
+
+/** A new, empty folder: synthesis removes it on failure and on stop(), so it must hold nothing else. */
+async function newWorkDir(registry: BaseRegistry, given: string | undefined): Promise<string> {
+  const dir = given ?? join(registry.home, 'synthesis', `vm-${Date.now()}-${randomBytes(3).toString('hex')}`);
+  await mkdir(dir, { recursive: true });
+  if ((await readdir(dir)).length > 0)
+    throw new SynthesisError('bad-work-dir', `${dir} is not empty (synthesis removes its folder when done)`);
+  return dir;
+}
+
+/**
+ * Rebuilds the customized VM of an overlay on this cloudlet and resumes it: checks the overlay against the
+ * registered base and this host before anything runs, applies the segments as they arrive (disk into a qcow2
+ * over the base disk, memory pages into a small store), then streams the merged memory into QEMU.
+ * Anything that fails leaves no QEMU and no folder behind.
+ */
+export async function synthesize(options: SynthesizeOptions): Promise<SynthesizedVm> {
+  const t0 = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  const workDir = await newWorkDir(options.registry, options.workDir);
+  let networkBytes = 0;
+  let overlay: OverlayReader | undefined;
+  let rebuilt: Reconstruction | undefined;
+  try {
+    progress({ stage: 'open' });
+    const source = await openOverlaySource(options.overlay, {
+      spoolDir: workDir,
+      onBytes: (received) => {
+        networkBytes = received;
+      },
+    });
+    overlay = await openOverlay(source).catch(async (error: unknown) => {
+      await source.close?.();
+      throw error;
+    });
+    const tOpen = performance.now();
+    progress({ stage: 'check' });
+    const { manifest } = overlay;
+    const base = baseForOverlay(options.registry, manifest, options.base);
+    checkOverlayFitsBase(manifest, base);
+    checkHost(base, await probeQemuHost());
+    await checkFreeSpace(workDir, manifest);
+    const tCheck = performance.now();
+    progress({ stage: 'apply', base, bytesDone: 0, segmentsDone: 0, segments: manifest.segments.length });
+    rebuilt = await reconstructOverlay({
+      base,
+      overlay,
+      workDir,
+      ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
+      onProgress: (p) => progress({ stage: 'apply', ...p }),
+    });
+    const tApply = performance.now();
+    progress({ stage: 'resume' });
+    const forwards = options.portForwards ?? manifest.vm.spec.nics[0]?.portForwards;
+    const spec = specOnDisk(base, rebuilt.disk, { portForwards: forwards });
+    const driver = options.driver ?? createQemuDriver();
+    const vm = await driver.restore(spec, rebuilt.memoryStream(), {
+      ...(options.detachable === true ? { detachable: true } : {}),
+    });
+    const tResume = performance.now();
+    const result = synthesizedVm(vm, base, workDir, rebuilt, {
+      timings: {
+        open: seconds(t0, tOpen),
+        check: seconds(tOpen, tCheck),
+        apply: seconds(tCheck, tApply),
+        resume: seconds(tApply, tResume),
+        total: seconds(t0, tResume),
+      },
+      stats: {
+        overlayBytes: await source.size(),
+        source: source.kind,
+        networkBytes,
+        memoryPages: rebuilt.memoryPages,
+        diskClusters: rebuilt.diskClusters,
+      },
+    });
+    rebuilt.close();
+    await overlay.close();
+    progress({ stage: 'ready' });
+    return result;
+  } catch (error) {
+    rebuilt?.close();
+    await overlay?.close().catch(() => {});
+    await rm(workDir, { recursive: true, force: true });
+    throw error instanceof Qcow2WriterError && error.code === 'disk-full'
+      ? new SynthesisError('disk-full', error.message, { cause: error })
+      : error;
+  }
+}
+
+function synthesizedVm(
+  vm: RunningVm,
+  base: BaseInfo,
+  workDir: string,
+  rebuilt: Reconstruction,
+  facts: { timings: SynthesisTimings; stats: SynthesisStats },
+): SynthesizedVm {
+  let stopped: Promise<void> | undefined;
+  const { paths } = vm;
+  const endpoints: SynthesisEndpoints = {
+    portForwards: vm.portForwards,
+    serialSocket: paths.serialSocket,
+    serialLog: paths.serialLog,
+    qmpSocket: paths.qmpSocket,
+    ...(vm.spec.display.type === 'none' ? {} : { vncSocket: paths.vncSocket }),
+  };
+  return {
+    vm,
+    base,
+    workDir,
+    disk: rebuilt.disk,
+    ...facts,
+    endpoints,
+    stop(stopOptions = {}) {
+      stopped ??= (async () => {
+        await vm.shutdown({ timeoutMs: 5000 });
+        if (stopOptions.keepDisk === true) await removeAllBut(workDir, rebuilt.disk);
+        else await rm(workDir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+    async detach() {
+      const { pid, runDir } = await vm.detach();
+      const detached: DetachedSynthesis = { pid, runDir, workDir, disk: rebuilt.disk, endpoints };
+      await writeFile(join(workDir, DETACHED_FILE), `${JSON.stringify(detached, null, 2)}\n`);
+      return detached;
+    },
+  };
+}
+
+/** Stops a VM that `detach()` left running and removes its folder (`keepDisk`: all but the qcow2). */
+export async function stopDetachedSynthesis(
+  workDir: string,
+  options: { keepDisk?: boolean } = {},
+): Promise<DetachedSynthesis> {
+  let detached: DetachedSynthesis;
+  try {
+    detached = JSON.parse(await readFile(join(workDir, DETACHED_FILE), 'utf8')) as DetachedSynthesis;
+  } catch (cause) {
+    throw new SynthesisError(
+      'not-detached',
+      `${workDir} holds no detached VM (no readable ${DETACHED_FILE})`,
+      {
+        cause,
+      },
+    );
+  }
+  await stopDetachedVm({ pid: detached.pid, runDir: detached.runDir });
+  if (options.keepDisk === true) await removeAllBut(workDir, detached.disk);
+  else await rm(workDir, { recursive: true, force: true });
+  return detached;
+}
+
+async function removeAllBut(dir: string, keep: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (path !== keep) await rm(path, { recursive: true, force: true });
+  }
+}
