@@ -17,7 +17,8 @@ const APP_SCRIPT = [
   'echo app-disk-file > /mnt/app.txt',
   'echo app-tmpfs-file > /tmp/app.txt',
   'mkdir -p /mnt/www/cgi-bin',
-  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
+  // busybox httpd sends a CGI's header lines as they are: they must end in CRLF.
+  `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
   'chmod +x /mnt/www/cgi-bin/state',
   '(n=0; while true; do n=$((n+1)); echo $n > /tmp/counter; sleep 0.2; done) &',
   'httpd -p 80 -h /mnt/www',
@@ -102,11 +103,14 @@ describe('cloudlet synthesis (two cloudlets)', () => {
     child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    await waitForOutput(child, output, 'press Ctrl-C');
-    expect(output.text).toContain(`tcp 127.0.0.1:${port} -> guest 80`);
-    expect(output.text).toMatch(/synthesized on base [0-9a-f]{12} in [0-9.]+ s/);
-    await expectAppRunning(port);
-    child.kill('SIGINT');
+    try {
+      await waitForOutput(child, output, 'press Ctrl-C');
+      expect(output.text).toContain(`tcp 127.0.0.1:${port} -> guest 80`);
+      expect(output.text).toMatch(/synthesized on base [0-9a-f]{12} in [0-9.]+ s/);
+      await expectAppRunning(port);
+    } finally {
+      child.kill('SIGINT'); // what Ctrl-C sends; the CLI stops the VM and removes its folder
+    }
     expect(await exited).toBe(0);
     expect(qemuMentioning(homeB)).toEqual([]);
     expect(await leftovers(homeB)).toEqual([]);
@@ -175,7 +179,9 @@ describe('cloudlet synthesis (two cloudlets)', () => {
     it('an overlay whose base is not registered (the registered ones are listed)', async () => {
       const run = await runCli(['--home', join(work, 'empty'), 'synthesis', id, overlay]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/not registered \(no base is registered here\)/);
+      expect(run.stderr).toMatch(
+        /base "[0-9a-f]{64}" \(the overlay is for [0-9a-f]{12}\) is not registered; no base is registered here/,
+      );
     });
 
     it('a corrupt segment (the error names it)', async () => {

@@ -82,7 +82,8 @@ export function registerSynthesis(program: Command): void {
         await withRegistry(command, async (registry) => {
           const s = await synthesize({
             registry,
-            base: baseIdFor(registry, baseArg),
+            // An id goes as given: synthesis says which bases are registered when it is not one of them.
+            base: baseArg.includes('/') ? baseIdFor(registry, baseArg) : baseArg,
             overlay: isUrl(overlayArg) ? overlayArg : resolve(overlayArg),
             ...(portForwards.length > 0 ? { portForwards } : {}),
             ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),

@@ -25,14 +25,13 @@ export function baseForOverlay(
     base = registry.get(requested ?? wanted);
   } catch (error) {
     if (!(error instanceof BaseNotFoundError)) throw error;
-    const which = requested === undefined ? `its base ${short(wanted)}` : `base "${requested}"`;
-    throw new SynthesisError(
-      'unknown-base',
-      `the overlay needs ${which}, which is not registered (${registeredList(registry)})`,
-      {
-        cause: error,
-      },
-    );
+    const which =
+      requested === undefined
+        ? `the overlay's base ${short(wanted)}`
+        : `base "${requested}" (the overlay is for ${short(wanted)})`;
+    throw new SynthesisError('unknown-base', `${which} is not registered; ${registeredList(registry)}`, {
+      cause: error,
+    });
   }
   if (base.id !== wanted)
     throw new SynthesisError(

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
-import { type OverlayReader, openOverlay, openOverlaySource } from '@cloudlet/overlay-format';
+import {
+  OverlayFormatError,
+  type OverlayReader,
+  openOverlay,
+  openOverlaySource,
+} from '@cloudlet/overlay-format';
 import {
   createQemuDriver,
   type PortForwardInput,
@@ -139,7 +144,7 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
     });
     overlay = await openOverlay(source).catch(async (error: unknown) => {
       await source.close?.();
-      throw error;
+      throw namingSource(error, options.overlay);
     });
     const tOpen = performance.now();
     progress({ stage: 'check' });
@@ -194,6 +199,12 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
       ? new SynthesisError('disk-full', error.message, { cause: error })
       : error;
   }
+}
+
+/** The reader's errors say what is wrong, not where: name the overlay the user gave. */
+function namingSource(error: unknown, location: string): unknown {
+  if (!(error instanceof OverlayFormatError) || error.message.includes(location)) return error;
+  return new OverlayFormatError(error.code, `${location}: ${error.message}`, { cause: error });
 }
 
 function synthesizedVm(
