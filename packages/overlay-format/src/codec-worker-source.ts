@@ -7,7 +7,8 @@
  *
  * Message in:  { id, op: 'compress', codec: 'zstd' | 'xz', level, data }          (data transferred)
  *              { id, op: 'decompress', codec, size, sha256?, data }               (sha256 checked first)
- * Message out: { id, data } (transferred) or { id, error: string, code?: OverlayFormatErrorCode }.
+ * Message out: { ready: true } once, after loading the codec's module; then per message { id, data }
+ * (transferred) or { id, error: string, code?: OverlayFormatErrorCode }.
  */
 export const CODEC_WORKER_SOURCE = `
 'use strict';
@@ -92,6 +93,11 @@ async function run(m) {
     throw new Typed('hash-mismatch', 'does not match its sha256 in the manifest');
   return m.codec === 'zstd' ? zstdDecompress(m.data, m.size) : xzDecompress(m.data, m.size);
 }
+if (workerData.codec === 'zstd') {
+  zstd = require(workerData.zstdPath);
+  zstdBinding = require(workerData.zstdBindingPath);
+} else lzma = require(workerData.lzmaPath);
+parentPort.postMessage({ ready: true });
 parentPort.on('message', async (m) => {
   try {
     const out = await run(m);

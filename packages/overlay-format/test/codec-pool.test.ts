@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CodecPool, createCodecPool } from '../src/codec-pool.js';
 import type { SegmentCodec } from '../src/codecs/segment-codec.js';
 import { xzCodec } from '../src/codecs/xz-codec.js';
@@ -13,6 +13,7 @@ afterAll(() => Promise.all(pools.map((p) => p.close())));
 function pooled(codec: SegmentCodec, level: number): SegmentCodec {
   const pool = createCodecPool(codec, 2, level);
   pools.push(pool);
+  beforeAll(() => pool.booted); // before that, decompression runs on this thread
   return {
     ...codec,
     compress: (data) => pool.compress(new Uint8Array(data)), // compress transfers its input
@@ -28,6 +29,7 @@ const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('h
 describe.each([0, 2])('createCodecPool decompress (%i workers)', (workers) => {
   const pool = createCodecPool(zstdCodec(), workers);
   pools.push(pool);
+  beforeAll(() => pool.booted);
 
   it('checks the sha256 before decompressing and names the entry', async () => {
     const data = randomBytes(10_000);
@@ -48,6 +50,19 @@ describe.each([0, 2])('createCodecPool decompress (%i workers)', (workers) => {
     const out = await pool.decompress(whole.subarray(10), 5000);
     expect(out[4999]).toBe(9);
     expect(whole.subarray(10).equals(packed)).toBe(true);
+  });
+});
+
+describe('a codec pool still booting', () => {
+  it('decompresses on this thread meanwhile, with the same checks', async () => {
+    const pool = createCodecPool(zstdCodec(), 2);
+    pools.push(pool);
+    const packed = await zstdCodec().compress(new Uint8Array(1000).fill(3), 3);
+    const check = { sha256: sha256(packed), what: 'entry "x"' };
+    expect((await pool.decompress(packed, 1000, check))[999]).toBe(3);
+    await expect(pool.decompress(packed, 999, check)).rejects.toMatchObject({ code: 'bad-compressed-data' });
+    await pool.booted;
+    expect((await pool.decompress(packed, 1000, check))[999]).toBe(3);
   });
 });
 
