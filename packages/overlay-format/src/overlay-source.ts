@@ -83,7 +83,10 @@ async function download(
     idle,
     onBytes: options.onBytes,
   });
-  const file = await fileChunkSource(path);
+  const file = await fileChunkSource(path).catch(async (e: unknown) => {
+    await rm(path, { force: true });
+    throw e;
+  });
   return {
     kind: 'http-download',
     size: () => file.size(),
