@@ -97,8 +97,9 @@ describe('cloudlet synthesis (two cloudlets)', () => {
   });
   afterAll(() => rm(work, { recursive: true, force: true }));
 
-  it('synthesizes from the file in the foreground until Ctrl-C, then removes everything', async () => {
-    const child = spawn(process.execPath, [cli, '--home', homeB, 'synthesis', id.slice(0, 12), overlay]);
+  it('synthesizes from the file in the foreground until Ctrl-C, then stops it (--keep: the disk stays)', async () => {
+    const args = ['--home', homeB, 'synthesis', id.slice(0, 12), overlay, '--keep'];
+    const child = spawn(process.execPath, [cli, ...args]);
     const output = { text: '' };
     child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
@@ -113,6 +114,13 @@ describe('cloudlet synthesis (two cloudlets)', () => {
     }
     expect(await exited).toBe(0);
     expect(qemuMentioning(homeB)).toEqual([]);
+    // --keep: only the VM's qcow2 is left, a valid image over the base disk.
+    const kept = /kept the disk (\S+)/.exec(output.text)?.[1] ?? '';
+    expect(kept).toMatch(/disk\.qcow2$/);
+    expect(await readdir(join(kept, '..'))).toEqual(['disk.qcow2']);
+    execFileSync('qemu-img', ['check', kept]);
+    expect(execFileSync('qemu-img', ['info', kept]).toString()).toMatch(/backing file: .*disk\.raw/);
+    await rm(join(kept, '..'), { recursive: true });
     expect(await leftovers(homeB)).toEqual([]);
   });
 
@@ -182,6 +190,10 @@ describe('cloudlet synthesis (two cloudlets)', () => {
       expect(run.stderr).toMatch(
         /base "[0-9a-f]{64}" \(the overlay is for [0-9a-f]{12}\) is not registered; no base is registered here/,
       );
+    });
+
+    it('--vnc for a base made without a display', async () => {
+      await refused([id, overlay, '--vnc'], /has no display: make it with `cloudlet base --vnc`/);
     });
 
     it('a corrupt segment (the error names it)', async () => {

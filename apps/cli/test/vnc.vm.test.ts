@@ -1,12 +1,12 @@
 // `cloudlet base --vnc` through a real pseudo-terminal: the VNC socket answers with an RFB greeting while the
 // user prepares the VM, and Enter takes the snapshot.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCliInTerminal, tinyBaseArgs } from './run-cli.js';
+import { runCli, runCliInTerminal, tinyBaseArgs } from './run-cli.js';
 
 /** The first bytes a VNC server sends: "RFB 003.008\n". */
 function rfbGreeting(socketPath: string): Promise<string> {
@@ -34,6 +34,23 @@ describe('cloudlet base --vnc', () => {
     expect(await rfbGreeting(socketPath)).toMatch(/^RFB 003\.00\d\n/);
     cli.type('\r');
     expect(await cli.exited).toBe(0);
-    expect(cli.terminal.text).toMatch(/created base [0-9a-f]{64}/);
+    const id = /created base ([0-9a-f]{64})/.exec(cli.terminal.text)?.[1] ?? '';
+    expect(id).toHaveLength(64);
+
+    // An overlay of it synthesizes with its display: the VNC socket answers again.
+    const home = join(work, 'home');
+    await writeFile(join(work, 'ready.sh'), 'echo vnc-overlay > /tmp/mark\n');
+    const overlay = join(work, 'vnc.zip');
+    expect(
+      (await runCli(['--home', home, 'overlay', id, '-o', overlay, '--script', join(work, 'ready.sh')])).code,
+    ).toBe(0);
+    const run = await runCli(['--home', home, 'synthesis', id, overlay, '--vnc', '--detach', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as { workDir: string; endpoints: { vncSocket?: string } };
+    try {
+      expect(await rfbGreeting(result.endpoints.vncSocket ?? '')).toMatch(/^RFB 003\.00\d\n/);
+    } finally {
+      expect((await runCli(['--home', home, 'stop', result.workDir])).code).toBe(0);
+    }
   });
 });

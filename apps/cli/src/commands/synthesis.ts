@@ -88,6 +88,7 @@ export function registerSynthesis(program: Command): void {
             ...(portForwards.length > 0 ? { portForwards } : {}),
             ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
             detachable: options.detach === true,
+            vnc: options.vnc === true,
             onProgress: (p) => {
               if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)
                 progress.update({
@@ -101,12 +102,6 @@ export function registerSynthesis(program: Command): void {
               }
             },
           });
-          if (options.vnc === true && s.endpoints.vncSocket === undefined) {
-            await s.stop();
-            throw new UsageError(
-              '--vnc: the base was made without a display (make it with `cloudlet base --vnc`)',
-            );
-          }
           if (options.detach === true) {
             const detached = await s.detach();
             if (options.json === true) print(JSON.stringify(synthesisJson(s, true), null, 2));

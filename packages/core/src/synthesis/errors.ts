@@ -12,7 +12,8 @@ export type SynthesisErrorCode =
   | 'no-space'
   | 'disk-full'
   | 'not-detached'
-  | 'bad-work-dir';
+  | 'bad-work-dir'
+  | 'no-display';
 
 /** Synthesis refused or failed for a reason the caller can act on; `code` says which. */
 export class SynthesisError extends Error {

@@ -45,6 +45,8 @@ export interface SynthesizeOptions {
   readonly portForwards?: readonly PortForwardInput[];
   /** The VM's folder (its qcow2 disk); default a new folder under `$CLOUDLET_HOME/synthesis`. Removed by stop(). */
   readonly workDir?: string;
+  /** Require the VNC display (a base made with one): refused before QEMU starts otherwise. */
+  readonly vnc?: boolean;
   /** Segment reads running ahead of the one applied (default 4). */
   readonly inFlight?: number;
   /** Allow `detach()` (QEMU then survives this process once detached). */
@@ -151,6 +153,11 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
     const { manifest } = overlay;
     const base = baseForOverlay(options.registry, manifest, options.base);
     checkOverlayFitsBase(manifest, base);
+    if (options.vnc === true && base.spec.display.type === 'none')
+      throw new SynthesisError(
+        'no-display',
+        `base ${base.id.slice(0, 12)} has no display: make it with \`cloudlet base --vnc\``,
+      );
     checkHost(base, await probeQemuHost());
     await checkFreeSpace(workDir, manifest);
     const tCheck = performance.now();
