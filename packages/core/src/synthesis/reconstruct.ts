@@ -27,6 +27,8 @@ export interface ReconstructOptions {
   /** Segment reads (fetch + sha256 + decompression) kept running ahead of the one applied (default 4). */
   readonly inFlight?: number;
   readonly onProgress?: (progress: ReconstructProgress) => void;
+  /** Checked after every segment. */
+  readonly signal?: AbortSignal;
 }
 
 /** The customized VM, rebuilt from base + overlay, ready for QEMU. */
@@ -121,6 +123,7 @@ async function applySegments(
         await writer.write(at, data.subarray(0, Math.min(CHUNK_SIZE, diskBytes - at)));
       }
     }
+    options.signal?.throwIfAborted();
     bytesDone += info.compressedBytes;
     segmentsDone++;
     options.onProgress?.({

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
 import {
   OverlayFormatError,
+  type OverlayManifest,
   type OverlayReader,
   openOverlay,
   openOverlaySource,
@@ -37,8 +38,13 @@ export interface SynthesisProgress {
 
 export interface SynthesizeOptions {
   readonly registry: BaseRegistry;
-  /** A local overlay zip, or an http(s) URL (HTTP Range reads; a plain download if the server has none). */
-  readonly overlay: string;
+  /**
+   * A local overlay zip, an http(s) URL (HTTP Range reads; a plain download if the server has none), or an
+   * open reader (e.g. over an upload still arriving), which synthesis then owns and closes.
+   */
+  readonly overlay: string | OverlayReader;
+  /** Gives up: the error is the signal's reason, and nothing is left behind (as for any failure). */
+  readonly signal?: AbortSignal;
   /** The base to use (id or unique prefix); it must be the overlay's. Default: the overlay's base. */
   readonly base?: string;
   /** Host-side forwards replacing the overlay's (e.g. host port 0 = any free port). */
@@ -77,7 +83,8 @@ export interface SynthesisTimings {
 
 export interface SynthesisStats {
   readonly overlayBytes: number;
-  readonly source: 'file' | 'http-range' | 'http-download';
+  /** Where the overlay came from; 'reader' when the caller opened it. */
+  readonly source: 'file' | 'http-range' | 'http-download' | 'reader';
   readonly networkBytes: number;
   readonly memoryPages: number;
   readonly diskClusters: number;
@@ -132,51 +139,32 @@ async function newWorkDir(registry: BaseRegistry, given: string | undefined): Pr
 export async function synthesize(options: SynthesizeOptions): Promise<SynthesizedVm> {
   const t0 = performance.now();
   const progress = options.onProgress ?? (() => {});
+  const { signal } = options;
   const workDir = await newWorkDir(options.registry, options.workDir);
-  let networkBytes = 0;
-  let overlay: OverlayReader | undefined;
+  let opened: OpenedOverlay | undefined;
   let rebuilt: Reconstruction | undefined;
   try {
     progress({ stage: 'open' });
-    const source = await openOverlaySource(options.overlay, {
-      spoolDir: workDir,
-      onBytes: (received) => {
-        networkBytes = received;
-      },
-    });
-    overlay = await openOverlay(source).catch(async (error: unknown) => {
-      await source.close?.();
-      throw namingSource(error, options.overlay);
-    });
+    opened = await openForSynthesis(options.overlay, workDir);
+    const overlay = opened.reader;
     const tOpen = performance.now();
+    signal?.throwIfAborted();
     progress({ stage: 'check' });
-    const { manifest } = overlay;
-    const base = baseForOverlay(options.registry, manifest, options.base);
-    checkOverlayFitsBase(manifest, base);
-    if (options.vnc === true && base.spec.display.type === 'none')
-      throw new SynthesisError(
-        'no-display',
-        `base ${base.id.slice(0, 12)} has no display: make it with \`cloudlet base --vnc\``,
-      );
-    checkHost(base, await probeQemuHost());
-    await checkFreeSpace(workDir, manifest);
+    const base = await checkBeforeStart(options, overlay.manifest, workDir);
     const tCheck = performance.now();
-    progress({ stage: 'apply', base, bytesDone: 0, segmentsDone: 0, segments: manifest.segments.length });
+    signal?.throwIfAborted();
+    progress({ stage: 'apply', base, bytesDone: 0, segmentsDone: 0, segments: overlay.segments.length });
     rebuilt = await reconstructOverlay({
       base,
       overlay,
       workDir,
       ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
+      ...(signal === undefined ? {} : { signal }),
       onProgress: (p) => progress({ stage: 'apply', ...p }),
     });
     const tApply = performance.now();
     progress({ stage: 'resume' });
-    const forwards = options.portForwards ?? manifest.vm.spec.nics[0]?.portForwards;
-    const spec = specOnDisk(base, rebuilt.disk, { portForwards: forwards });
-    const driver = options.driver ?? createQemuDriver();
-    const vm = await driver.restore(spec, rebuilt.memoryStream(), {
-      ...(options.detachable === true ? { detachable: true } : {}),
-    });
+    const vm = await resume(options, base, overlay.manifest, rebuilt);
     const tResume = performance.now();
     const result = synthesizedVm(vm, base, workDir, rebuilt, {
       timings: {
@@ -187,9 +175,9 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
         total: seconds(t0, tResume),
       },
       stats: {
-        overlayBytes: await source.size(),
-        source: source.kind,
-        networkBytes,
+        overlayBytes: await opened.size(),
+        source: opened.kind,
+        networkBytes: opened.networkBytes(),
         memoryPages: rebuilt.memoryPages,
         diskClusters: rebuilt.diskClusters,
       },
@@ -200,12 +188,77 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
     return result;
   } catch (error) {
     rebuilt?.close();
-    await overlay?.close().catch(() => {});
+    await opened?.reader.close().catch(() => {});
     await rm(workDir, { recursive: true, force: true });
     throw error instanceof Qcow2WriterError && error.code === 'disk-full'
       ? new SynthesisError('disk-full', error.message, { cause: error })
       : error;
   }
+}
+
+interface OpenedOverlay {
+  readonly reader: OverlayReader;
+  readonly kind: SynthesisStats['source'];
+  size(): Promise<number>;
+  networkBytes(): number;
+}
+
+/** A location is opened here (a download is spooled into the VM's folder); a reader is taken as it is. */
+async function openForSynthesis(overlay: string | OverlayReader, workDir: string): Promise<OpenedOverlay> {
+  if (typeof overlay !== 'string') {
+    const bytes = overlay.segments.reduce((n, s) => n + s.compressedBytes, 0);
+    return { reader: overlay, kind: 'reader', size: async () => bytes, networkBytes: () => 0 };
+  }
+  let received = 0;
+  const source = await openOverlaySource(overlay, {
+    spoolDir: workDir,
+    onBytes: (bytes) => {
+      received = bytes;
+    },
+  });
+  const reader = await openOverlay(source).catch(async (error: unknown) => {
+    await source.close?.();
+    throw namingSource(error, overlay);
+  });
+  return { reader, kind: source.kind, size: () => source.size(), networkBytes: () => received };
+}
+
+/** Everything that can be known wrong before the disk is written and QEMU starts. */
+async function checkBeforeStart(
+  options: SynthesizeOptions,
+  manifest: OverlayManifest,
+  workDir: string,
+): Promise<BaseInfo> {
+  const base = baseForOverlay(options.registry, manifest, options.base);
+  checkOverlayFitsBase(manifest, base);
+  if (options.vnc === true && base.spec.display.type === 'none')
+    throw new SynthesisError(
+      'no-display',
+      `base ${base.id.slice(0, 12)} has no display: make it with \`cloudlet base --vnc\``,
+    );
+  checkHost(base, await probeQemuHost());
+  await checkFreeSpace(workDir, manifest);
+  return base;
+}
+
+/** QEMU on the rebuilt disk, fed the merged memory stream, resumed; killed again if the caller gave up. */
+async function resume(
+  options: SynthesizeOptions,
+  base: BaseInfo,
+  manifest: OverlayManifest,
+  rebuilt: Reconstruction,
+): Promise<RunningVm> {
+  const forwards = options.portForwards ?? manifest.vm.spec.nics[0]?.portForwards;
+  const spec = specOnDisk(base, rebuilt.disk, { portForwards: forwards });
+  const driver = options.driver ?? createQemuDriver();
+  const vm = await driver.restore(spec, rebuilt.memoryStream(), {
+    ...(options.detachable === true ? { detachable: true } : {}),
+  });
+  if (options.signal?.aborted === true) {
+    await vm.kill();
+    options.signal.throwIfAborted();
+  }
+  return vm;
 }
 
 /** The reader's errors say what is wrong, not where: name the overlay the user gave. */
