@@ -8,7 +8,7 @@ import { synthesize } from '@cloudlet/core';
 export async function synthesizeAndFetch(overlay: string, guestPort: number, path = '/', home?: string) {
   const registry = await openBaseRegistry(home === undefined ? {} : { home });
   try {
-    const vm = await synthesize({
+    const synth = await synthesize({
       registry,
       overlay, // a file or an http(s) URL
       portForwards: [{ guestPort }], // host port 0: any free port
@@ -17,14 +17,14 @@ export async function synthesizeAndFetch(overlay: string, guestPort: number, pat
       },
     });
     try {
-      const hostPort = vm.vm.hostPort(guestPort);
+      const hostPort = synth.vm.hostPort(guestPort);
       console.error(
-        `resumed in ${vm.timings.total.toFixed(2)} s; guest port ${guestPort} is 127.0.0.1:${hostPort}`,
+        `resumed in ${synth.timings.total.toFixed(2)} s; guest port ${guestPort} is 127.0.0.1:${hostPort}`,
       );
       const response = await fetch(`http://127.0.0.1:${hostPort}${path}`);
       return await response.text();
     } finally {
-      await vm.stop(); // stops QEMU and removes the VM's folder
+      await synth.stop(); // stops QEMU and removes the VM's folder
     }
   } finally {
     registry.close();
