@@ -29,6 +29,22 @@ const MIGRATIONS: readonly string[] = [
      machine_type TEXT NOT NULL,
      manifest     TEXT NOT NULL
    ) STRICT`,
+  // 2: synthesis sessions of cloudlet-server (what a restarted server needs to clean up after a crash).
+  `CREATE TABLE sessions (
+     id         TEXT PRIMARY KEY,
+     state      TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     owner_pid  INTEGER NOT NULL,
+     source     TEXT NOT NULL,
+     base_id    TEXT,
+     dir        TEXT NOT NULL,
+     qemu_pid   INTEGER,
+     run_dir    TEXT,
+     details    TEXT,
+     error      TEXT
+   ) STRICT;
+   CREATE INDEX sessions_by_state ON sessions (state)`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

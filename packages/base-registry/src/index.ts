@@ -26,4 +26,12 @@ export {
   type RegisterOptions,
   type RegisterResult,
 } from './registry.js';
+export {
+  ACTIVE_SESSION_STATES,
+  openSessionStore,
+  type SessionRecord,
+  type SessionState,
+  type SessionStore,
+  type SessionUpdate,
+} from './sessions.js';
 export type { BaseStaging } from './staging.js';

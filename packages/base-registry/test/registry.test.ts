@@ -45,7 +45,7 @@ describe('openBaseRegistry', () => {
     expect((await readdir(home)).sort()).toEqual(expect.arrayContaining(['bases', 'registry.db', 'tmp']));
     const db = new Database(join(home, 'registry.db'));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     db.close();
   });
 
