@@ -20,6 +20,11 @@ export interface ChunkEncoderOptions {
   readonly baseChunkAt?: (address: ChunkAddress) => Uint8Array | undefined;
   /** Keep a delta only if it is smaller than this fraction of the chunk. Default 3/4. */
   readonly maxDeltaFraction?: number;
+  /**
+   * Look chunks up in the base and among earlier overlay chunks (default true). `false` skips both rules
+   * (zero chunks are still elided): the benchmark's "dedup off" variant, to show dedup's share.
+   */
+  readonly dedup?: boolean;
 }
 
 export interface KindStats {
@@ -67,6 +72,7 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
   const { lookup, baseChunkAt } = options;
   const codecs = codecList(options.codecs);
   const maxDeltaFraction = options.maxDeltaFraction ?? DEFAULT_MAX_DELTA_FRACTION;
+  const dedup = options.dedup ?? true;
   /**
    * hash (as a 32-char latin1 string: one flat string, no hex doubling) → first overlay chunk with
    * that content. Only chunks not found in the base enter it: a later copy of a base chunk is found
@@ -103,12 +109,23 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
     return best;
   }
 
+  function sameplaceDelta(
+    address: ChunkAddress,
+    data: Uint8Array,
+    sameplaceBase: Uint8Array | undefined,
+  ): ChunkEncoding | undefined {
+    const base = sameplaceBase ?? baseChunkAt?.(address);
+    return base === undefined ? undefined : smallestDelta(data, base);
+  }
+
   return {
     encode(address, data, sameplaceBase, hash) {
       if (data.length === 0 || data.length > CHUNK_SIZE) {
         throw new RangeError(`chunk of ${data.length} bytes: expected 1..${CHUNK_SIZE}`);
       }
       if (isZeroChunk(data)) return record({ kind: 'zero' }, data.length);
+      if (!dedup)
+        return record(sameplaceDelta(address, data, sameplaceBase) ?? { kind: 'raw', data }, data.length);
       const digest = hash ?? hashChunk(data);
       if (digest.length !== HASH_SIZE) throw new RangeError(`hash of ${digest.length} bytes`);
       const inBase = lookup.find(digest);
@@ -121,9 +138,7 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
       if (first !== undefined)
         return record({ kind: 'self', space: first.space, index: first.index }, data.length);
       earlier.set(key, { space: address.space, index: address.index });
-      const base = sameplaceBase ?? baseChunkAt?.(address);
-      const delta = base === undefined ? undefined : smallestDelta(data, base);
-      return record(delta ?? { kind: 'raw', data }, data.length);
+      return record(sameplaceDelta(address, data, sameplaceBase) ?? { kind: 'raw', data }, data.length);
     },
     stats() {
       const kinds = Object.fromEntries(CHUNK_ENCODING_KINDS.map((k) => [k, { ...byKind[k] }])) as Record<

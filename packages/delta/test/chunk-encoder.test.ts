@@ -95,6 +95,17 @@ describe('createChunkEncoder rules', () => {
     expect(e.encode(mem(2), edited, baseMemory[2])).toEqual({ kind: 'self', space: 'disk', index: 0 });
   });
 
+  it('dedup: false stores base and repeated content raw, still elides zeros and keeps deltas', () => {
+    const e = createChunkEncoder({ lookup, codecs, dedup: false });
+    const fresh = random(99);
+    expect(e.encode(disk(3), patternChunk(7), undefined)).toEqual({ kind: 'raw', data: patternChunk(7) });
+    expect(e.encode(mem(3), fresh, baseMemory[3]).kind).toBe('raw');
+    expect(e.encode(disk(2), fresh, baseDisk[2]).kind).toBe('raw');
+    expect(e.encode(disk(0), new Uint8Array(4096), baseDisk[0])).toEqual({ kind: 'zero' });
+    expect(e.encode(disk(1), flipped(baseDisk[1] as Uint8Array, 9), baseDisk[1]).kind).toBe('xor');
+    expect(e.stats().byKind['base-memory'].count + e.stats().byKind.self.count).toBe(0);
+  });
+
   it('small in-place edit → xor delta against the same-place base', () => {
     const e = createChunkEncoder({ lookup, codecs });
     const enc = e.encode(disk(2), flipped(baseDisk[2] as Uint8Array, 1, 2000, 4000), baseDisk[2]);

@@ -40,6 +40,8 @@ export interface CreateOverlayOptions {
   readonly codec?: 'zstd' | 'xz';
   readonly level?: number;
   readonly delta?: DeltaChoice;
+  /** Dedup against the base and within the overlay (default true); `false` only to measure its share. */
+  readonly dedup?: boolean;
   /** Let guest TRIM remove freed disk blocks from the overlay (default true). */
   readonly trim?: boolean;
   /**
@@ -154,6 +156,7 @@ export async function createOverlay(options: CreateOverlayOptions): Promise<Crea
       ...(options.codec === undefined ? {} : { codec: options.codec }),
       ...(options.level === undefined ? {} : { level: options.level }),
       ...(options.delta === undefined ? {} : { delta: options.delta }),
+      ...(options.dedup === undefined ? {} : { dedup: options.dedup }),
     });
     const disk = await customizeAndSnapshot(base, spec, work, pipe, options);
     options.onProgress?.({ stage: 'disk' });

@@ -38,6 +38,8 @@ export interface OverlayPipelineOptions {
   readonly codec?: 'zstd' | 'xz';
   readonly level?: number;
   readonly delta?: DeltaChoice;
+  /** Dedup against the base and within the overlay (default true); `false` is for measuring its share. */
+  readonly dedup?: boolean;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
   const encoder = createChunkEncoder({
     lookup: createDedupLookup(indexes),
     codecs: await codecsFor(options.delta ?? 'auto'),
+    dedup: options.dedup ?? true,
   });
   const writer = createOverlayWriter({
     file: options.output,
