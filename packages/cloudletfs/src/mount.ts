@@ -1,3 +1,4 @@
+/// <reference path="./fuse-native.d.ts" />
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fuse, { type FuseStat } from 'fuse-native';
@@ -5,11 +6,11 @@ import type { ChunkedImage } from './chunked-image.js';
 import { createImageFile, type ImageFile, type ImageFileStats, ImageRangeError } from './image-file.js';
 import { createPrivateStore, type PrivateStore } from './private-store.js';
 
-export interface MountOptions {
+export interface MountOptions<Name extends string = string> {
   /** An empty folder to mount on (created if missing). */
   readonly mountpoint: string;
   /** Served as `<mountpoint>/<name>/image`, e.g. { disk, memory }. */
-  readonly images: Readonly<Record<string, ChunkedImage>>;
+  readonly images: Readonly<Record<Name, ChunkedImage>>;
   /** Where the VM's writes are kept (a sparse file per image); created if missing, emptied at unmount. */
   readonly storeDir: string;
   /** Called when a read fails (the VM gets EIO): e.g. a fetch of the chunk's segment failed. */
@@ -23,11 +24,11 @@ export interface ChunkAccess {
   readonly at: number;
 }
 
-export interface CloudletFs {
+export interface CloudletFs<Name extends string = string> {
   readonly mountpoint: string;
   /** Absolute path of each image file, by name. */
-  readonly paths: Readonly<Record<string, string>>;
-  stats(): Record<string, ImageFileStats & { chunksStored: number }>;
+  readonly paths: Readonly<Record<Name, string>>;
+  stats(): Record<Name, ImageFileStats & { chunksStored: number }>;
   /** The first touch of each chunk, in order (what profiling orders segments by). */
   accessLog(): readonly ChunkAccess[];
   /** Unmounts (lazily, so a QEMU still holding a file cannot keep it busy) and removes the write store. */
@@ -52,14 +53,16 @@ function stat(mode: number, size: number): FuseStat {
 }
 
 /** Mounts the images with FUSE; a read of a chunk not there yet waits for its source. */
-export async function mountCloudletFs(options: MountOptions): Promise<CloudletFs> {
+export async function mountCloudletFs<Name extends string>(
+  options: MountOptions<Name>,
+): Promise<CloudletFs<Name>> {
   await mkdir(options.mountpoint, { recursive: true });
   await mkdir(options.storeDir, { recursive: true });
   const started = performance.now();
   const log: ChunkAccess[] = [];
   const stores = new Map<string, PrivateStore>();
   const files = new Map<string, ImageFile>();
-  for (const [name, image] of Object.entries(options.images)) {
+  for (const [name, image] of Object.entries(options.images) as [Name, ChunkedImage][]) {
     const store = createPrivateStore(join(options.storeDir, `${name}.writes`), image.size);
     stores.set(name, store);
     files.set(
@@ -96,7 +99,7 @@ export async function mountCloudletFs(options: MountOptions): Promise<CloudletFs
           name,
           { ...file.stats(), chunksStored: stores.get(name)?.chunksWritten ?? 0 },
         ]),
-      ),
+      ) as Record<Name, ImageFileStats & { chunksStored: number }>,
     accessLog: () => log,
     unmount() {
       unmounted ??= (async () => {

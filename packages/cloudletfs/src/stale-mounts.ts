@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** /proc/self/mountinfo escapes spaces and the like as octal (\040). */
-const unescape = (field: string) =>
+const unescapeOctal = (field: string) =>
   field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 /** cloudletfs mounts at or under `root`, from /proc/self/mountinfo. */
@@ -20,7 +20,7 @@ export async function cloudletMountsUnder(
   for (const line of lines) {
     const [left, right] = line.split(' - ');
     if (left === undefined || right === undefined) continue;
-    const mountpoint = unescape(left.split(' ')[4] ?? '');
+    const mountpoint = unescapeOctal(left.split(' ')[4] ?? '');
     const [fstype, source] = right.split(' ');
     const ours = fstype === 'fuse.cloudletfs' || source === 'cloudletfs';
     if (ours && (mountpoint === base || mountpoint.startsWith(base + sep))) found.push(mountpoint);

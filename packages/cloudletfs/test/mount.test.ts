@@ -95,7 +95,7 @@ describe('cloudletfs mount', () => {
       onError: (e) => errors.push((e as Error).message),
     });
     try {
-      await expect(readFile(fs.paths.disk ?? '')).rejects.toThrow(/EIO|input\/output/i);
+      await expect(readFile(fs.paths.disk as string)).rejects.toThrow(/EIO|input\/output/i);
       expect(errors[0]).toBe('segment 3 fetch failed');
     } finally {
       await fs.unmount();
