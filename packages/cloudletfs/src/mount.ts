@@ -92,7 +92,7 @@ export async function mountCloudletFs<Name extends string>(
     mountpoint: options.mountpoint,
     paths: Object.fromEntries(
       [...files.keys()].map((name) => [name, join(options.mountpoint, name, 'image')]),
-    ),
+    ) as Record<Name, string>,
     stats: () =>
       Object.fromEntries(
         [...files].map(([name, file]) => [
