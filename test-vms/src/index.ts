@@ -1,5 +1,11 @@
 // @cloudlet/test-vms: the tiny test VM (built by tiny/build.sh) and the guest state snapshot checks use.
 export {
+  type FileServer,
+  type FileServerOptions,
+  type ServedRequest,
+  serveFile,
+} from './file-server.js';
+export {
   fetchStatePage,
   GUEST_HTTP_PORT,
   type GuestShell,

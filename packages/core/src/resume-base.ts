@@ -34,6 +34,8 @@ export interface ResumedBase {
 export interface SpecOnDiskOptions {
   readonly portForwards?: readonly PortForwardInput[] | undefined;
   readonly discard?: 'unmap' | 'ignore' | undefined;
+  /** The disk's format (default qcow2; an early-start disk is a raw image on cloudletfs). */
+  readonly format?: 'qcow2' | 'raw' | undefined;
 }
 
 /**
@@ -50,7 +52,7 @@ export function specOnDisk(base: BaseInfo, disk: string, options: SpecOnDiskOpti
     disks: base.localSpec.disks.map((d) => ({
       ...d,
       file: disk,
-      format: 'qcow2',
+      format: options.format ?? 'qcow2',
       readonly: false,
       discard: options.discard ?? 'unmap',
     })),

@@ -13,7 +13,8 @@ export type SynthesisErrorCode =
   | 'disk-full'
   | 'not-detached'
   | 'bad-work-dir'
-  | 'no-display';
+  | 'no-display'
+  | 'bad-options';
 
 /** Synthesis refused or failed for a reason the caller can act on; `code` says which. */
 export class SynthesisError extends Error {

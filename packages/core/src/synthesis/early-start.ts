@@ -1,0 +1,159 @@
+import { closeSync, openSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BaseInfo } from '@cloudlet/base-registry';
+import { type ChunkedImage, type CloudletFs, mountCloudletFs } from '@cloudlet/cloudletfs';
+import { CHUNK_SIZE } from '@cloudlet/delta';
+import type { OverlayReader, OverlayRecord } from '@cloudlet/overlay-format';
+import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
+import { openRamPages, type RamPages } from '../ram-pages.js';
+import { synthesizedMemoryStream } from './memory-stream.js';
+import { createOverlayDiskChunks, type OverlayDiskChunks } from './overlay-disk-chunks.js';
+import { createOverlayPages, type OverlayPages } from './overlay-pages.js';
+import { createRecordDecoder, type RecordDecoder } from './record-decoder.js';
+import { createSegmentScheduler, type SegmentScheduler } from './segment-scheduler.js';
+
+export interface EarlyStartOptions {
+  readonly base: BaseInfo;
+  readonly overlay: OverlayReader;
+  readonly workDir: string;
+  readonly inFlight?: number;
+  readonly onSegment?: (index: number, applied: number, total: number) => void;
+}
+
+/** The customized VM ready to resume before its disk has arrived. */
+export interface EarlyStart {
+  /** The raw disk image on cloudletfs: reads of chunks still on their way wait for them (and fetch them first). */
+  readonly disk: string;
+  readonly fs: CloudletFs<'disk'>;
+  readonly memoryPages: number;
+  memoryStream(): AsyncGenerator<Uint8Array>;
+  /** Resolves when the whole overlay is applied; rejects with the first fetch or decode failure. */
+  readonly arrived: Promise<void>;
+  /** Ends background fetching, unmounts (after QEMU is gone), releases files. */
+  close(): Promise<void>;
+}
+
+/**
+ * Early start: the memory segments are applied first (the VM cannot resume without its memory), then the
+ * VM may run while the disk segments keep arriving in the background; a disk read of a chunk not yet there
+ * blocks in cloudletfs and moves that chunk's segment to the front.
+ */
+export async function prepareEarlyStart(options: EarlyStartOptions): Promise<EarlyStart> {
+  const { base, overlay, workDir } = options;
+  const { manifest } = overlay;
+  const baseRam = await openRamPages(base.paths.memory);
+  const baseDiskFile = await open(base.paths.disk, 'r');
+  const baseDisk = openSync(base.paths.disk, 'r'); // the decoder's resolver reads synchronously
+  const pages = createOverlayPages(join(workDir, 'overlay-pages'), manifest.vm.memoryPages);
+  const diskChunks = createOverlayDiskChunks(join(workDir, 'overlay-disk'), manifest.vm.diskBytes);
+  const release = async () => {
+    pages.close();
+    diskChunks.close();
+    await baseRam.close();
+    await baseDiskFile.close();
+    closeSync(baseDisk);
+  };
+  let scheduler: SegmentScheduler | undefined;
+  let fs: CloudletFs<'disk'> | undefined;
+  try {
+    scheduler = await startScheduler(options, baseRam, baseDisk, pages, diskChunks);
+    const memorySegments = manifest.segments.flatMap((s, i) => (s.space === 'memory' ? [i] : []));
+    await Promise.all(memorySegments.map((i) => scheduler?.need(i)));
+    const prologue = decodePrologue(await overlay.readBlob(PROLOGUE_BLOB));
+    const deviceTail = await overlay.readBlob(DEVICE_STATE_BLOB);
+    fs = await mountCloudletFs({
+      mountpoint: join(workDir, 'mnt'),
+      storeDir: join(workDir, 'writes'),
+      images: { disk: diskImage(overlay, baseDiskFile, diskChunks, scheduler) },
+    });
+    const running = scheduler;
+    const mounted = fs;
+    return {
+      disk: mounted.paths.disk,
+      fs: mounted,
+      memoryPages: pages.count,
+      memoryStream: () =>
+        synthesizedMemoryStream({ baseSnapshot: base.paths.memory, prologue, deviceTail, pages }),
+      arrived: running.done,
+      async close() {
+        running.stop(new Error('synthesis stopped'));
+        await mounted.unmount();
+        await release();
+      },
+    };
+  } catch (error) {
+    scheduler?.stop(error as Error);
+    await fs?.unmount().catch(() => {});
+    await release();
+    throw error;
+  }
+}
+
+async function startScheduler(
+  options: EarlyStartOptions,
+  baseRam: RamPages,
+  baseDisk: number,
+  pages: OverlayPages,
+  diskChunks: OverlayDiskChunks,
+): Promise<SegmentScheduler> {
+  const { overlay } = options;
+  const { diskBytes } = overlay.manifest.vm;
+  let applied = 0;
+  let decode: RecordDecoder | undefined;
+  const scheduler: SegmentScheduler = createSegmentScheduler({
+    overlay,
+    ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
+    onApplied: (index) => options.onSegment?.(index, ++applied, overlay.segments.length),
+    apply: async (_index, records: OverlayRecord[]) => {
+      for (const record of records) {
+        const data = await (decode as RecordDecoder)(record);
+        if (record.space === 'memory') pages.put(record.index, data);
+        else
+          diskChunks.put(
+            record.index,
+            data.subarray(0, Math.min(CHUNK_SIZE, diskBytes - record.index * CHUNK_SIZE)),
+          );
+      }
+    },
+  });
+  decode = await createRecordDecoder({
+    baseRam,
+    baseDisk,
+    // A copied chunk from another segment: that (earlier) segment is applied first.
+    overlayChunk: async (space, index) => {
+      const ready = space === 'memory' ? pages.get(index) : diskChunks.get(index);
+      if (ready !== undefined) return ready ?? Buffer.alloc(CHUNK_SIZE);
+      const segment = overlay.segmentOf(space, index);
+      if (segment === undefined) return undefined;
+      await scheduler.need(segment);
+      const now = space === 'memory' ? pages.get(index) : diskChunks.get(index);
+      return now === null ? Buffer.alloc(CHUNK_SIZE) : now;
+    },
+  });
+  return scheduler;
+}
+
+/** The disk as cloudletfs sees it: the base's chunk, or the overlay's once its segment is applied. */
+function diskImage(
+  overlay: OverlayReader,
+  baseDisk: FileHandle,
+  diskChunks: OverlayDiskChunks,
+  scheduler: SegmentScheduler,
+): ChunkedImage {
+  const size = overlay.manifest.vm.diskBytes;
+  return {
+    size,
+    async readChunk(index) {
+      const segment = overlay.segmentOf('disk', index);
+      if (segment === undefined) {
+        const chunk = Buffer.alloc(Math.min(CHUNK_SIZE, size - index * CHUNK_SIZE));
+        await baseDisk.read(chunk, 0, chunk.length, index * CHUNK_SIZE);
+        return chunk;
+      }
+      // Applied already, or fetched now ahead of the queue; a failed fetch rejects (the guest gets EIO).
+      await scheduler.need(segment);
+      return diskChunks.get(index) ?? Buffer.alloc(CHUNK_SIZE);
+    },
+  };
+}
