@@ -108,11 +108,13 @@ export function sessionStoreOn(db: RegistryDatabase, now: () => Date = () => new
     update(id, change) {
       const keys = (Object.keys(change) as (keyof SessionUpdate)[]).filter((k) => change[k] !== undefined);
       const sets = keys.map((k) => `${COLUMNS[k]} = @${k}`);
-      db.prepare(`UPDATE sessions SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run({
-        ...Object.fromEntries(keys.map((k) => [k, change[k]])),
-        updatedAt: now().toISOString(),
-        id,
-      });
+      db.prepare(`UPDATE sessions SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id`).run(
+        {
+          ...Object.fromEntries(keys.map((k) => [k, change[k]])),
+          updatedAt: now().toISOString(),
+          id,
+        },
+      );
     },
     get(id) {
       const row = db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as SessionRow | undefined;

@@ -58,3 +58,28 @@ export {
   stopDetachedSynthesis,
   synthesize,
 } from './synthesis/synthesize.js';
+export {
+  type CloudletClient,
+  type CloudletClientOptions,
+  CloudletServerError,
+  cloudletServerUrl,
+  createCloudletClient,
+  type RemoteSynthesisOptions,
+} from './client/client.js';
+export {
+  type CreateSessionRequest,
+  DEFAULT_SERVER_PORT,
+  MDNS_SERVICE_TYPE,
+  type RemoteBase,
+  type RemoteEndpoints,
+  type RemoteError,
+  type RemoteHealth,
+  type RemotePortForward,
+  type RemotePortRequest,
+  type RemoteProgress,
+  type RemoteSession,
+  type RemoteSessionState,
+  type RemoteStage,
+  type RemoteTimings,
+  type SessionEvent,
+} from './client/wire.js';

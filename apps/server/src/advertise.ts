@@ -1,0 +1,33 @@
+// mDNS/DNS-SD: `_cloudlet._tcp` with the API's port, so `cloudlet discover` finds this server.
+import { hostname } from 'node:os';
+import { MDNS_SERVICE_TYPE } from '@cloudlet/core';
+import Bonjour from 'bonjour-service';
+
+export interface Advertisement {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+export function advertise(options: {
+  port: number;
+  name?: string;
+  auth: boolean;
+  version: string;
+}): Advertisement {
+  const bonjour = new Bonjour();
+  const name = options.name ?? `cloudlet on ${hostname()} (${options.port})`;
+  bonjour.publish({
+    name,
+    type: MDNS_SERVICE_TYPE,
+    protocol: 'tcp',
+    port: options.port,
+    txt: { version: options.version, api: '/v1', auth: options.auth ? 'bearer' : 'none' },
+  });
+  return {
+    name,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        bonjour.unpublishAll(() => bonjour.destroy(() => resolve()));
+      }),
+  };
+}
