@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests (fakes only) and tests that boot real VMs under QEMU (`*.vm.test.ts`).
 // Both run in CI; `pnpm test` runs both.
-const roots = ['packages/*/test/**', 'apps/*/test/**', 'test-vms/test/**'];
+const roots = ['packages/*/test/**', 'apps/*/test/**', 'test-vms/test/**', 'bench/test/**'];
 
 export default defineConfig({
   test: {
