@@ -25,7 +25,15 @@ export type OverlayFormatErrorCode =
   /** An HTTP source answered with an unexpected status, a bad Content-Range, or failed / timed out. */
   | 'http-error'
   /** An HTTP server ignored Range (HTTP 200); callers fall back to streaming the whole overlay. */
-  | 'no-range-support';
+  | 'no-range-support'
+  /** openOverlayUpload: the zip is not laid out to be read as it arrives (manifest-last, data descriptors). */
+  | 'not-streamable'
+  /** openOverlayUpload: the body, or the sizes the manifest declares, exceed `maxBytes`. */
+  | 'too-large'
+  /** openOverlayUpload: no data arrived for `idleTimeoutMs`. */
+  | 'timeout'
+  /** openOverlayUpload: abort() or close() stopped the upload. */
+  | 'aborted';
 
 /** Every error this package raises on purpose; `message` is one line a user can act on. */
 export class OverlayFormatError extends Error {

@@ -38,6 +38,7 @@ export {
   type RecordEncoding,
   type RecordKind,
 } from './records.js';
+export { type OverlayUpload, type OverlayUploadOptions, openOverlayUpload } from './upload.js';
 export {
   createOverlayWriter,
   type OverlaySummary,

@@ -1,18 +1,12 @@
-import { createHash } from 'node:crypto';
-import { type ChunkIndex, decodeChunkIndex } from './chunk-index.js';
+import type { ChunkIndex } from './chunk-index.js';
 import { type ChunkSource, fileChunkSource } from './chunk-source.js';
 import { type CodecPool, createCodecPool } from './codec-pool.js';
 import { segmentCodec } from './codecs/codec-by-name.js';
 import { OverlayFormatError } from './errors.js';
 import { inOrder } from './in-order.js';
-import { compressedBound, OVERLAY_LIMITS } from './limits.js';
-import {
-  chunksOf,
-  describeIssues,
-  OVERLAY_FORMAT_VERSION,
-  OverlayManifest,
-  type SegmentInfo,
-} from './manifest.js';
+import { OVERLAY_LIMITS } from './limits.js';
+import { chunksOf, type OverlayManifest, type SegmentInfo } from './manifest.js';
+import { CHUNK_INDEX, checkChunkIndex, checkEntries, readManifest } from './overlay-checks.js';
 import { decodeRecords, type RecordBounds } from './record-codec.js';
 import type { ChunkSpace, OverlayRecord } from './records.js';
 import { openZipDirectory, type ZipDirectory, type ZipEntry } from './zip-directory.js';
@@ -53,10 +47,6 @@ export interface OverlaySegment {
   records: OverlayRecord[];
 }
 
-const MANIFEST = 'manifest.json';
-const CHUNK_INDEX = 'chunk-index.bin';
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
 /**
  * Opens an overlay and checks everything that can be checked without reading the segments: zip
  * structure, entry names and methods, the manifest's schema and version, the entry set and every size,
@@ -73,10 +63,15 @@ export async function openOverlay(
   let zip: ZipDirectory | undefined;
   try {
     zip = await openZipDirectory(chunkSource, OVERLAY_LIMITS.maxSegments + OVERLAY_LIMITS.maxBlobs + 2);
+    const opened = zip;
     const manifest = await readManifest(zip);
     const entries = checkEntries(zip, manifest);
-    const index = await readChunkIndex(zip, entries.get(CHUNK_INDEX) as ZipEntry, manifest);
-    return reader({ zip, entries, manifest, index, workers }, closeSource);
+    const read = (name: string) => opened.read(entries.get(name) as ZipEntry);
+    const index = checkChunkIndex(await read(CHUNK_INDEX), manifest);
+    return createReader({ read, manifest, index, workers }, async () => {
+      opened.close();
+      await closeSource();
+    });
   } catch (e) {
     zip?.close();
     await closeSource();
@@ -84,109 +79,18 @@ export async function openOverlay(
   }
 }
 
-async function readManifest(zip: ZipDirectory): Promise<OverlayManifest> {
-  const entry = zip.entries.get(MANIFEST);
-  if (entry === undefined) throw new OverlayFormatError('bad-entries', `missing entry "${MANIFEST}"`);
-  if (entry.size > OVERLAY_LIMITS.maxManifestBytes)
-    throw new OverlayFormatError('bad-size', `${MANIFEST} is ${entry.size} bytes, above the cap`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(await zip.readChecked(entry)).toString('utf8'));
-  } catch (e) {
-    if (e instanceof OverlayFormatError) throw e;
-    throw new OverlayFormatError('bad-manifest', `${MANIFEST} is not JSON (${(e as Error).message})`, {
-      cause: e,
-    });
-  }
-  const version = (json as { formatVersion?: unknown } | null)?.formatVersion;
-  if (version !== OVERLAY_FORMAT_VERSION)
-    throw new OverlayFormatError(
-      'bad-manifest',
-      `overlay formatVersion ${JSON.stringify(version)} is not supported (this reader knows ${OVERLAY_FORMAT_VERSION})`,
-    );
-  const parsed = OverlayManifest.safeParse(json);
-  if (!parsed.success)
-    throw new OverlayFormatError(
-      'bad-manifest',
-      `${MANIFEST} fails the schema: ${describeIssues(parsed.error)}`,
-    );
-  return parsed.data;
-}
-
-/** The entries must be exactly the manifest's, with the sizes it declares. */
-function checkEntries(zip: ZipDirectory, manifest: OverlayManifest): Map<string, ZipEntry> {
-  const declared = new Map<string, { compressed: number; uncompressed: number }>([
-    [MANIFEST, { compressed: -1, uncompressed: -1 }],
-    [CHUNK_INDEX, { compressed: manifest.chunkIndex.bytes, uncompressed: manifest.chunkIndex.bytes }],
-  ]);
-  for (const s of [...manifest.segments, ...manifest.blobs]) {
-    if (declared.has(s.entry))
-      throw new OverlayFormatError('bad-manifest', `entry "${s.entry}" listed twice`);
-    declared.set(s.entry, { compressed: s.compressedBytes, uncompressed: s.uncompressedBytes });
-  }
-  for (const name of declared.keys())
-    if (!zip.entries.has(name)) throw new OverlayFormatError('bad-entries', `missing entry "${name}"`);
-  for (const name of zip.entries.keys())
-    if (!declared.has(name)) throw new OverlayFormatError('bad-entries', `unexpected entry "${name}"`);
-  for (const [name, { compressed, uncompressed }] of declared) {
-    const actual = (zip.entries.get(name) as ZipEntry).size;
-    if (compressed >= 0 && actual !== compressed)
-      throw new OverlayFormatError(
-        'bad-size',
-        `entry "${name}" is ${actual} bytes, the manifest says ${compressed}`,
-      );
-    if (compressed > compressedBound(uncompressed))
-      throw new OverlayFormatError(
-        'bad-size',
-        `entry "${name}" is ${compressed} bytes, more than ${uncompressed} bytes can compress to`,
-      );
-  }
-  const prefix = manifest.segments.findIndex((s) => s.space === 'disk');
-  if (prefix >= 0 && manifest.segments.slice(prefix).some((s) => s.space === 'memory'))
-    throw new OverlayFormatError('bad-manifest', 'a memory segment follows a disk segment');
-  return zip.entries;
-}
-
-async function readChunkIndex(
-  zip: ZipDirectory,
-  entry: ZipEntry,
-  manifest: OverlayManifest,
-): Promise<ChunkIndex> {
-  const bytes = await zip.read(entry);
-  if (sha256(bytes) !== manifest.chunkIndex.sha256)
-    throw new OverlayFormatError('hash-mismatch', `${CHUNK_INDEX} does not match its sha256 in the manifest`);
-  const count = (space: ChunkSpace) =>
-    manifest.segments.filter((s) => s.space === space).reduce((n, s) => n + s.records, 0);
-  const index = decodeChunkIndex(bytes, {
-    memory: count('memory'),
-    disk: count('disk'),
-    segments: manifest.segments.length,
-  });
-  for (const space of ['memory', 'disk'] as const) {
-    const { indexes, segments } = index[space];
-    for (let i = 0; i < indexes.length; i++) {
-      const segment = manifest.segments[segments[i] as number] as SegmentInfo;
-      const at = indexes[i] as number;
-      if (segment.space !== space || at < segment.firstIndex || at > segment.lastIndex)
-        throw new OverlayFormatError(
-          'bad-record',
-          `${CHUNK_INDEX} puts ${space} chunk ${at} in a segment without it`,
-        );
-    }
-  }
-  return index;
-}
-
-interface OpenedOverlay {
-  zip: ZipDirectory;
-  entries: Map<string, ZipEntry>;
+/** A checked overlay, whatever it is read from: a zip directory, or an upload still arriving. */
+export interface OpenedOverlay {
+  /** An entry's stored bytes (the upload's wait until they have arrived). */
+  read(entry: string): Promise<Uint8Array>;
   manifest: OverlayManifest;
   index: ChunkIndex;
   workers: number;
 }
 
-function reader(opened: OpenedOverlay, closeSource: () => Promise<void>): OverlayReader {
-  const { zip, entries, manifest, index } = opened;
+/** `close` runs after the reads in flight have settled. */
+export function createReader(opened: OpenedOverlay, close: () => Promise<void>): OverlayReader {
+  const { manifest, index } = opened;
   const bounds: RecordBounds = {
     memoryPages: manifest.vm.memoryPages,
     diskChunks: chunksOf(manifest.vm.diskBytes),
@@ -202,7 +106,7 @@ function reader(opened: OpenedOverlay, closeSource: () => Promise<void>): Overla
   const unpack = (entryName: string, sha: string, size: number) => {
     if (closed) return Promise.reject(closedError());
     const work = (async () => {
-      const packed = await zip.read(entries.get(entryName) as ZipEntry);
+      const packed = await opened.read(entryName);
       pool ??= createCodecPool(segmentCodec(manifest.codec.name), opened.workers);
       // The sha256 runs in the worker beside the decompression: SHA-NI hashes a 1 MiB segment in ~0.55 ms,
       // little, but serial main-thread work; measured with a busy consumer (bench/read-workers.mjs,
@@ -287,8 +191,7 @@ function reader(opened: OpenedOverlay, closeSource: () => Promise<void>): Overla
       closed = true;
       await pool?.close();
       await Promise.allSettled(running);
-      zip.close();
-      await closeSource();
+      await close();
     },
   };
 }

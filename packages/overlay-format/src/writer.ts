@@ -25,7 +25,7 @@ import { TOOL } from './tool.js';
 import { createZipOutput } from './zip-output.js';
 
 export interface OverlayWriterOptions {
-  /** The overlay zip to create; written as a temp file beside it, renamed at the end. */
+  /** The overlay zip to create; staged and written as temp files beside it, renamed at the end. */
   file: string;
   /** Default: zstd. */
   codec?: SegmentCodec;
@@ -49,7 +49,7 @@ export interface OverlayWriter {
   add(record: OverlayRecord): Promise<void>;
   /** A named side entry (memory stream prologue, device state...), compressed with the codec. */
   addBlob(name: string, bytes: Uint8Array): Promise<void>;
-  /** Writes the chunk index and the manifest, closes the zip and renames it into place. */
+  /** Writes the zip (manifest, chunk index, blobs, segments) from the staged entries and renames it into place. */
   finish(fields: OverlayManifestFields): Promise<OverlaySummary>;
   /** Stops and removes the temp file (also done on any error). */
   abort(): Promise<void>;
@@ -89,29 +89,27 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   let current: SegmentBuilder | undefined;
   let lastSpace: ChunkSpace = 'memory';
   let cutBytes = target;
-  const maxUnwrittenBytes = 8 * target;
   let seenIn = 0;
   let seenOut = 0;
-  /** Entries reach the zip in the order they were sealed; each link resolves once its entry is added. */
+  /** Entries are staged in the order they were sealed; each link resolves once its bytes are in the staging file. */
   let tail: Promise<void> = Promise.resolve();
   const inFlight: Promise<void>[] = [];
   let failure: unknown;
   let state: 'open' | 'finishing' | 'done' | 'failed' = 'open';
 
+  /** Every caller waits for the same cleanup, so no rejection reaches a caller before the temp files are gone. */
+  let cleanup: Promise<void> | undefined;
   const fail = async (error: unknown): Promise<never> => {
     if (state !== 'failed') {
       state = 'failed';
       failure = error;
-      await pool.close();
-      await zip.discard();
+      cleanup = pool.close().then(() => zip.discard());
     }
+    await cleanup;
     throw failure;
   };
-  zip.failed.catch((e: unknown) => {
-    if (state === 'open') void fail(e).catch(() => {});
-  });
-  const ensureOpen = () => {
-    if (state === 'failed') throw failure;
+  const ensureOpen = async () => {
+    if (state === 'failed') await fail(failure);
     if (state !== 'open') throw misuse('the overlay writer is finished');
   };
 
@@ -121,7 +119,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     const link = tail.then(async () => {
       const data = await compressed;
       onDone(data);
-      zip.add(entry, data);
+      await zip.stage(entry, data);
     });
     tail = link;
     inFlight.push(link);
@@ -159,19 +157,16 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   const segmentCount = () => segments.length + inFlightSegments.length;
 
   /**
-   * Holds the producer while too many segments are being compressed, or while the disk lags behind:
-   * yazl keeps every added buffer until the file stream takes it, so a slow disk would otherwise
-   * pile up compressed segments in memory.
+   * Holds the producer while too many segments are being compressed or staged: each link waits for its
+   * bytes to reach the staging file, so a slow disk holds the producer too.
    */
   const waitForRoom = async () => {
     while (inFlight.length >= maxInFlight) await inFlight.shift();
-    while (state === 'open' && zip.unwrittenBytes() > maxUnwrittenBytes)
-      await new Promise((resolve) => setTimeout(resolve, 2));
   };
 
   return {
     async add(record) {
-      ensureOpen();
+      await ensureOpen();
       const problem = recordProblem(record);
       if (problem !== undefined)
         return fail(misuse(`bad ${record.space} record ${record.index}: ${problem}`));
@@ -202,7 +197,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     },
 
     async addBlob(name, bytes) {
-      ensureOpen();
+      await ensureOpen();
       if (!BLOB_NAME.test(name)) return fail(misuse(`blob name ${JSON.stringify(name)} is not [a-z0-9._-]`));
       if (blobs.some((b) => b.name === name) || pendingBlobs.has(name))
         return fail(misuse(`blob ${JSON.stringify(name)} added twice`));
@@ -226,7 +221,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     },
 
     async finish(fields) {
-      ensureOpen();
+      await ensureOpen();
       state = 'finishing';
       try {
         seal();
@@ -251,10 +246,14 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
           statistics,
         });
         if (!parsed.success) throw misuse(`the manifest fails its schema: ${describeIssues(parsed.error)}`);
-        zip.add('chunk-index.bin', chunkIndex);
-        zip.add('manifest.json', Buffer.from(JSON.stringify(parsed.data, null, 1)));
         await pool.close();
-        const bytes = await zip.commit();
+        // Manifest first, then what a sequential reader needs before any segment (docs/overlay-format.md).
+        const head = [
+          { name: 'manifest.json', data: Buffer.from(JSON.stringify(parsed.data, null, 1)) },
+          { name: 'chunk-index.bin', data: chunkIndex },
+        ];
+        const order = [...blobs, ...segments].map((e) => e.entry);
+        const bytes = await zip.commit(head, order);
         state = 'done';
         return { file: options.file, bytes, manifest: parsed.data };
       } catch (e) {

@@ -41,22 +41,48 @@ const shown = (raw: Buffer) => JSON.stringify(raw.toString('utf8'));
  */
 function entryProblem(entry: yauzl.Entry): string | undefined {
   const raw = entry.fileNameRaw;
+  const problem =
+    nameProblem(raw) ??
+    storageProblem(
+      raw,
+      entry.generalPurposeBitFlag,
+      entry.compressionMethod,
+      entry.compressedSize,
+      entry.uncompressedSize,
+    );
+  if (problem !== undefined) return problem;
+  if ((entry.externalFileAttributes & DOS_DIRECTORY) !== 0) return `unexpected directory ${shown(raw)}`;
+  const unixType = (entry.externalFileAttributes >>> 16) & S_IFMT;
+  if (entry.versionMadeBy >>> 8 === MADE_BY_UNIX && unixType !== 0 && unixType !== S_IFREG)
+    return `entry ${shown(raw)} is not a regular file`;
+  return undefined;
+}
+
+/** Zip-slip and odd names, from the raw bytes (local headers of an upload are checked with it too). */
+export function nameProblem(raw: Buffer): string | undefined {
   const name = raw.toString('latin1');
   if (name.includes('\\')) return `unsafe entry name ${shown(raw)} (backslash)`;
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name))
     return `unsafe entry name ${shown(raw)} (absolute path)`;
   if (name.split('/').includes('..')) return `unsafe entry name ${shown(raw)} (parent directory "..")`;
   if (/[^\x21-\x7e]/.test(name)) return `unexpected characters in entry name ${shown(raw)}`;
-  if (name.endsWith('/') || (entry.externalFileAttributes & DOS_DIRECTORY) !== 0)
-    return `unexpected directory ${shown(raw)}`;
-  const unixType = (entry.externalFileAttributes >>> 16) & S_IFMT;
-  if (entry.versionMadeBy >>> 8 === MADE_BY_UNIX && unixType !== 0 && unixType !== S_IFREG)
-    return `entry ${shown(raw)} is not a regular file`;
-  if ((entry.generalPurposeBitFlag & 0x1) !== 0) return `entry ${shown(raw)} is encrypted`;
-  if (entry.compressionMethod !== 0)
-    return `entry ${shown(raw)} uses zip compression method ${entry.compressionMethod}; overlay entries are stored`;
-  if (entry.compressedSize !== entry.uncompressedSize)
-    return `stored entry ${shown(raw)} has compressed size ${entry.compressedSize} ≠ size ${entry.uncompressedSize}`;
+  if (name.endsWith('/')) return `unexpected directory ${shown(raw)}`;
+  return undefined;
+}
+
+/** Encrypted, deflated, or sizes that a stored entry cannot have. */
+export function storageProblem(
+  raw: Buffer,
+  flags: number,
+  method: number,
+  compressedSize: number,
+  size: number,
+): string | undefined {
+  if ((flags & 0x1) !== 0) return `entry ${shown(raw)} is encrypted`;
+  if (method !== 0)
+    return `entry ${shown(raw)} uses zip compression method ${method}; overlay entries are stored`;
+  if (compressedSize !== size)
+    return `stored entry ${shown(raw)} has compressed size ${compressedSize} ≠ size ${size}`;
   return undefined;
 }
 

@@ -81,7 +81,9 @@ describe('reader.segmentsInOrder', () => {
     const victim = overlay.segments[3];
     if (victim === undefined) throw new Error('fixture too small');
     const damaged = Buffer.from(bytes);
-    const at = bytes.indexOf(Buffer.from(victim.entry)) + victim.entry.length + 10; // inside its data
+    // Its local header's name (the manifest, first in the zip, names it too), then inside its data.
+    const localHeaders = bytes.indexOf(Buffer.from('chunk-index.bin'));
+    const at = bytes.indexOf(Buffer.from(victim.entry), localHeaders) + victim.entry.length + 10;
     damaged[at] = (damaged[at] as number) ^ 0xff;
     await overlay.close();
     const bad = await openOverlay(bufferChunkSource(damaged), { workers: 2 });
