@@ -30,4 +30,6 @@ export function progressFor(command: Command) {
   return quiet ? { update() {}, done() {}, note() {} } : reporter;
 }
 
-export const print = (line: string) => process.stdout.write(`${line}\n`);
+export const print = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};

@@ -1,5 +1,6 @@
 import { RegistryError } from '@cloudlet/base-registry';
 import {
+  CloudletServerError,
   GuestScriptError,
   GuestSetupError,
   OverlayMismatchError,
@@ -16,6 +17,7 @@ export const EXIT_USAGE = 2;
 
 /** Errors whose message is already a sentence for the user; anything else is a bug and gets its stack. */
 const EXPECTED = [
+  CloudletServerError,
   RegistryError,
   GuestScriptError,
   GuestSetupError,

@@ -8,6 +8,7 @@ import {
 } from './commands/bases.js';
 import { registerInfoOverlay } from './commands/info-overlay.js';
 import { registerOverlay } from './commands/overlay.js';
+import { registerDiscover, registerSession } from './commands/remote.js';
 import { registerStop, registerSynthesis } from './commands/synthesis.js';
 
 export function buildProgram(): Command {
@@ -27,5 +28,7 @@ export function buildProgram(): Command {
   registerInfoOverlay(program);
   registerSynthesis(program);
   registerStop(program);
+  registerSession(program);
+  registerDiscover(program);
   return program;
 }

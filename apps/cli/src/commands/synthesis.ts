@@ -6,8 +6,13 @@ import { baseIdFor } from '../base-arg.js';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
 import { UsageError } from '../prepare.js';
+import { clientFor, remoteSynthesis } from './remote.js';
 
 interface SynthesisOptions {
+  server?: string;
+  url?: string;
+  token?: string;
+  base?: string;
   detach?: boolean;
   vnc?: boolean;
   json?: boolean;
@@ -59,9 +64,15 @@ export function registerSynthesis(program: Command): void {
   program
     .command('synthesis')
     .description('rebuild the customized VM of an overlay on this cloudlet and resume it')
-    .argument('<base>', 'base id (or unique prefix), or the path of a registered base disk')
-    .argument('<overlay>', 'overlay zip file, or an http(s) URL to fetch it from')
+    .argument('[base]', 'base id (or unique prefix), or the path of a registered base disk')
+    .argument('[overlay]', 'overlay zip file, or an http(s) URL to fetch it from')
     .argument('[qemuArgs...]', "after `--`: -redir tcp:HOST::GUEST forwards replacing the overlay's")
+    .option(
+      '-s, --server <host:port>',
+      'synthesize on a cloudlet server: upload <overlay>, or have it fetch --url',
+    )
+    .option('--url <url>', 'with --server: the overlay URL the server fetches')
+    .option('--token <token>', 'with --server: bearer token (default $CLOUDLET_TOKEN)')
     .option('--detach', 'leave the VM running when this command exits (prints how to stop it)')
     .option('--vnc', 'show the VNC socket (the base must have been made with --vnc)')
     .option('--json', 'print the endpoints, timings and stats as JSON')
@@ -69,8 +80,8 @@ export function registerSynthesis(program: Command): void {
     .option('--work-dir <dir>', "folder for the VM's disk (default: under $CLOUDLET_HOME/synthesis)")
     .action(
       async (
-        baseArg: string,
-        overlayArg: string,
+        first: string | undefined,
+        second: string | undefined,
         qemuArgs: string[],
         options: SynthesisOptions,
         command: Command,
@@ -79,6 +90,29 @@ export function registerSynthesis(program: Command): void {
         if (rest.length > 0)
           throw new UsageError(`unsupported QEMU arguments: ${rest.join(' ')} (only -redir)`);
         const progress = progressFor(command);
+        if (options.server !== undefined) {
+          // On a server: [base] <overlay> or [base] --url URL; -redir names guest ports (host ports are the server's).
+          const positional = [first, second].filter((a): a is string => a !== undefined);
+          const overlay = options.url ?? positional.pop();
+          const base = positional.pop();
+          if (overlay === undefined || positional.length > 0)
+            throw new UsageError('synthesis --server takes [base] <overlay.zip> or [base] --url URL');
+          await remoteSynthesis({
+            client: clientFor(options.server, options.token),
+            overlay: isUrl(overlay) ? overlay : resolve(overlay),
+            ...(base === undefined ? {} : { base }),
+            ports: portForwards.map((f) => ({ guestPort: f.guestPort, proto: f.proto ?? 'tcp' })),
+            vnc: options.vnc === true,
+            detach: options.detach === true,
+            json: options.json === true,
+            progress,
+          });
+          return;
+        }
+        if (first === undefined || second === undefined)
+          throw new UsageError('synthesis takes <base> <overlay> (or --server HOST:PORT <overlay>)');
+        const baseArg = first;
+        const overlayArg = options.url ?? second;
         await withRegistry(command, async (registry) => {
           const s = await synthesize({
             registry,

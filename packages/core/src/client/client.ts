@@ -130,10 +130,19 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
   const auth: Record<string, string> =
     options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
 
+  const unreachable = (error: unknown) => {
+    if (error instanceof Error && error.name === 'AbortError') return error;
+    const cause =
+      error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : error;
+    return new CloudletServerError('unreachable', `cannot reach the cloudlet at ${base}: ${cause}`, 0);
+  };
+
   async function call(path: string, init: RequestInit = {}): Promise<Response> {
     const response = await doFetch(`${base}${path}`, {
       ...init,
       headers: { accept: 'application/json', ...auth, ...(init.headers as Record<string, string>) },
+    }).catch((error: unknown) => {
+      throw unreachable(error);
     });
     if (!response.ok)
       throw serverError(response.status, await response.text(), response.headers.get('retry-after'));
@@ -195,7 +204,7 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
       });
       // After an early answer (413, 429, a refused overlay) the rest of the body is not wanted.
       req.on('error', (error) => {
-        if (!answered) reject(error);
+        if (!answered) reject(unreachable(error));
       });
       const file = createReadStream(o.overlay);
       file.once('error', (error) => req.destroy(error));
