@@ -10,8 +10,8 @@ export interface FileServerOptions {
   readonly range?: boolean;
   /** Share this many bytes per second among all responses (default: unthrottled). */
   readonly bytesPerSecond?: number;
-  /** Break off (destroy the connection) any response reaching beyond this file offset. */
-  readonly failBeyond?: number;
+  /** Break off (destroy the connection) a response when this says so for the slice [start, end) it is about to send. */
+  readonly failWhen?: (start: number, end: number) => boolean;
 }
 
 export interface ServedRequest {
@@ -51,7 +51,7 @@ export async function serveFile(file: string, options: FileServerOptions = {}): 
   const send = async (res: ServerResponse, served: ServedRequest) => {
     for (let at = served.start; at < served.end; at += SLICE) {
       const end = Math.min(served.end, at + SLICE);
-      if (options.failBeyond !== undefined && end > options.failBeyond) return void res.destroy();
+      if (options.failWhen?.(at, end) === true) return void res.destroy();
       await throttle(end - at);
       const chunk = await readRange(file, at, end);
       if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));

@@ -7,7 +7,7 @@ import { createSegmentScheduler } from '../src/synthesis/segment-scheduler.js';
 function fakeReader(count: number, delayMs: (i: number) => number, failing?: number) {
   const reads: number[] = [];
   const reader = {
-    segments: Array.from({ length: count }, () => ({})),
+    segments: Array.from({ length: count }, (_, i) => ({ entry: `segments/00000${i}` })),
     async readSegment(i: number): Promise<OverlayRecord[]> {
       reads.push(i);
       await new Promise((r) => setTimeout(r, delayMs(i)));

@@ -17,6 +17,7 @@ export interface EarlyStartOptions {
   readonly base: BaseInfo;
   readonly overlay: OverlayReader;
   readonly workDir: string;
+  /** Background segment fetches at once (default 1: what the VM asks for must not queue behind many). */
   readonly inFlight?: number;
   readonly onSegment?: (index: number, applied: number, total: number) => void;
 }
@@ -103,7 +104,7 @@ async function startScheduler(
   let decode: RecordDecoder | undefined;
   const scheduler: SegmentScheduler = createSegmentScheduler({
     overlay,
-    ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
+    inFlight: options.inFlight ?? 1,
     onApplied: (index) => options.onSegment?.(index, ++applied, overlay.segments.length),
     apply: async (_index, records: OverlayRecord[]) => {
       for (const record of records) {

@@ -14,7 +14,8 @@ export type SynthesisErrorCode =
   | 'not-detached'
   | 'bad-work-dir'
   | 'no-display'
-  | 'bad-options';
+  | 'bad-options'
+  | 'segment-failed';
 
 /** Synthesis refused or failed for a reason the caller can act on; `code` says which. */
 export class SynthesisError extends Error {

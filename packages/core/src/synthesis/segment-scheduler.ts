@@ -1,8 +1,10 @@
 import type { OverlayReader, OverlayRecord } from '@cloudlet/overlay-format';
+import { SynthesisError } from './errors.js';
 
 /**
  * Applies an overlay's segments in file order in the background, while anyone may ask for one segment to come
- * first (`need`): a VM waiting on a chunk jumps the queue. Each segment is fetched and applied once.
+ * first (`need`): a VM waiting on a chunk jumps the queue, and no new background fetch starts until the
+ * urgent ones are done (they get the link to themselves). Each segment is fetched and applied once.
  */
 export interface SegmentScheduler {
   /** Resolves once segment `index` is applied (fetching it now if it was not started). */
@@ -26,6 +28,10 @@ export function createSegmentScheduler(options: SchedulerOptions): SegmentSchedu
   const { overlay } = options;
   const count = overlay.segments.length;
   const started = new Map<number, Promise<void>>();
+  /** Priority fetches running: background fetching waits for them, so they get the whole link. */
+  let urgent = 0;
+  let urgentDone: (() => void) | undefined;
+  let urgentIdle = Promise.resolve();
   let stopped: Error | undefined;
   let failed: ((error: Error) => void) | undefined;
   const failure = new Promise<never>((_, reject) => {
@@ -38,7 +44,9 @@ export function createSegmentScheduler(options: SchedulerOptions): SegmentSchedu
     if (job === undefined) {
       job = (async () => {
         if (stopped !== undefined) throw stopped;
-        const records = await overlay.readSegment(index);
+        const records = await overlay.readSegment(index).catch((error: unknown) => {
+          throw namedFailure(overlay, index, error);
+        });
         await options.apply(index, records);
         options.onApplied?.(index);
       })();
@@ -48,10 +56,19 @@ export function createSegmentScheduler(options: SchedulerOptions): SegmentSchedu
     return job;
   };
 
+  const prioritized = (index: number): Promise<void> => {
+    if (started.has(index)) return run(index);
+    if (urgent++ === 0) urgentIdle = new Promise((resolve) => (urgentDone = resolve));
+    return run(index).finally(() => {
+      if (--urgent === 0) urgentDone?.();
+    });
+  };
+
   const background = async () => {
     let next = 0;
     const workers = Array.from({ length: Math.min(options.inFlight ?? 4, count) }, async () => {
       while (next < count) {
+        await urgentIdle;
         const index = next++;
         await run(index);
       }
@@ -65,7 +82,7 @@ export function createSegmentScheduler(options: SchedulerOptions): SegmentSchedu
     need(index) {
       if (!Number.isInteger(index) || index < 0 || index >= count)
         return Promise.reject(new RangeError(`segment ${index} of ${count}`));
-      return run(index);
+      return prioritized(index);
     },
     done,
     stop(reason) {
@@ -73,4 +90,12 @@ export function createSegmentScheduler(options: SchedulerOptions): SegmentSchedu
       failed?.(reason);
     },
   };
+}
+
+/** Which segment could not be had, and why (the reader's message may not say which). */
+function namedFailure(overlay: OverlayReader, index: number, error: unknown): Error {
+  const entry = overlay.segments[index]?.entry ?? '?';
+  const why = error instanceof Error ? error.message : String(error);
+  const what = why.startsWith(`segment ${index} `) ? why : `segment ${index} ("${entry}"): ${why}`;
+  return new SynthesisError('segment-failed', what, { cause: error });
 }

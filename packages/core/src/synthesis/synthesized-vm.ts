@@ -1,6 +1,7 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
+import type { CloudletFs } from '@cloudlet/cloudletfs';
 import { type RunningVm, stopDetachedVm } from '@cloudlet/qemu-driver';
 import { SynthesisError } from './errors.js';
 import type {
@@ -19,6 +20,7 @@ export interface PreparedDisk {
   /** Only a qcow2 over the base disk can be kept; an early-start disk lives on cloudletfs. */
   readonly keepable: boolean;
   readonly arrived: Promise<void>;
+  readonly fs?: CloudletFs<'disk'>;
   /** After QEMU is gone: unmount, close files. */
   release(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export function synthesizedVm(
     workDir,
     disk: prepared.disk,
     arrived: prepared.arrived,
+    ...(prepared.fs === undefined ? {} : { cloudletfs: prepared.fs }),
     ...facts,
     endpoints,
     stop(stopOptions = {}) {

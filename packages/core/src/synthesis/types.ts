@@ -1,4 +1,5 @@
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
+import type { CloudletFs } from '@cloudlet/cloudletfs';
 import type { OverlayReader } from '@cloudlet/overlay-format';
 import type { PortForwardInput, QemuDriver, ResolvedPortForward, RunningVm } from '@cloudlet/qemu-driver';
 
@@ -88,6 +89,8 @@ export interface SynthesizedVm {
    * fetch or decode failure rejects it after the VM was stopped.
    */
   readonly arrived: Promise<void>;
+  /** With `earlyStart`: the mount serving the disk (its stats and the order the VM touched chunks in). */
+  readonly cloudletfs?: CloudletFs<'disk'>;
   /** Stops the VM and removes its folder; `keepDisk` leaves the qcow2 (and only it) in place. Idempotent. */
   stop(options?: { keepDisk?: boolean }): Promise<void>;
   /**

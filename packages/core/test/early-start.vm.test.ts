@@ -1,0 +1,123 @@
+// Early start on the tiny VM behind a throttled HTTP server: the VM resumes once the memory segments are
+// in, its web server answers before the last disk segment has been sent, the disk data arrives intact while
+// it runs; a fetch failure mid-run stops the VM with a clear error, and no mount is left behind.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
+import { cloudletMountsUnder } from '@cloudlet/cloudletfs';
+import { openOverlay } from '@cloudlet/overlay-format';
+import { fetchStatePage, serveFile, tinyVm } from '@cloudlet/test-vms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBase, createOverlay, runGuestScript, synthesize, waitForShell } from '../src/index.js';
+
+// 6 MiB of random data on disk, out of the page cache (dropped; init_on_free=1 zeroes the freed pages), so
+// the overlay's disk part is big and comes last, while the page httpd serves is small.
+const CUSTOMIZE = [
+  'dd if=/dev/urandom of=/mnt/big.bin bs=1M count=6 2>/dev/null',
+  'sha256sum /mnt/big.bin > /mnt/big.sha',
+  'echo early-page > /mnt/www/state.html',
+  'sync; echo 3 > /proc/sys/vm/drop_caches',
+  'httpd -p 80 -h /mnt/www',
+].join('\n');
+
+describe('synthesize({ earlyStart: true })', () => {
+  let work: string;
+  let registry: BaseRegistry;
+  let base: BaseInfo;
+  let overlayFile: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'core-early-'));
+    registry = await openBaseRegistry({ home: join(work, 'home') });
+    const tiny = tinyVm();
+    ({ base } = await createBase({
+      registry,
+      disk: tiny.disk,
+      memoryMiB: tiny.memoryMiB,
+      kernel: tiny.kernel,
+      initrd: tiny.initrd,
+      append: tiny.append,
+      prepare: (vm) => waitForShell(vm),
+    }));
+    overlayFile = join(work, 'big.zip');
+    await createOverlay({
+      registry,
+      base: base.id,
+      output: overlayFile,
+      qemuArgs: ['-redir', 'tcp:0::80'],
+      prepare: (vm) => runGuestScript(vm, CUSTOMIZE),
+    });
+  });
+  const afterStop: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const stop of afterStop) await stop();
+    registry?.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('answers through the forward before the last segment was sent; the disk arrives intact', async () => {
+    const reader = await openOverlay(overlayFile);
+    const disk = reader.segments.filter((s) => s.space === 'disk');
+    const diskBytes = disk.reduce((n, s) => n + s.compressedBytes, 0);
+    await reader.close();
+    expect(diskBytes).toBeGreaterThan(5e6);
+    // 8 Mbit/s: the disk part alone takes ~6 s to send.
+    const server = await serveFile(overlayFile, { bytesPerSecond: 1e6 });
+    try {
+      const synth = await synthesize({
+        registry,
+        overlay: server.url,
+        earlyStart: true,
+        portForwards: [{ guestPort: 80 }],
+      });
+      try {
+        const page = await fetchStatePage(synth.vm.hostPort(80));
+        const answeredAt = server.now();
+        expect(page).toBe('early-page');
+        console.log(
+          `early start: resumed after ${synth.timings.total.toFixed(2)} s, page at ${(answeredAt / 1000).toFixed(2)} s; ` +
+            `overlay ${(server.size / 1e6).toFixed(1)} MB at 1 MB/s`,
+        );
+        await synth.arrived;
+        // The last response (a disk segment: the zip's directory at its end was read first) ended after the page.
+        const sent = Math.max(...server.requests.map((r) => r.finishedAt ?? 0));
+        expect(sent).toBeGreaterThan(answeredAt);
+        // Every byte of the 6 MiB file, read through cloudletfs after it all arrived, is what the guest wrote.
+        const check = await synth.vm.console.run('cd /mnt && sha256sum -c big.sha', { timeoutMs: 60_000 });
+        expect(check).toContain('big.bin: OK');
+        expect(await readdir(join(synth.workDir, 'mnt'))).toEqual(['disk']); // served by cloudletfs
+      } finally {
+        await synth.stop();
+      }
+      expect(await cloudletMountsUnder(work)).toEqual([]);
+      expect(await readdir(join(registry.home, 'synthesis'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a fetch failure after the VM resumed stops it and says which segment failed', async () => {
+    // Once the VM runs, every response still sending (disk segments, at 1 MB/s) breaks off.
+    let failing = false;
+    const server = await serveFile(overlayFile, { bytesPerSecond: 1e6, failWhen: () => failing });
+    try {
+      const synth = await synthesize({
+        registry,
+        overlay: server.url,
+        earlyStart: true,
+        portForwards: [{ guestPort: 80 }],
+      });
+      failing = true;
+      const stopped = synth.arrived.catch(() => {});
+      afterStop.push(() => stopped.then(() => synth.stop()));
+      await expect(synth.arrived).rejects.toThrow(/^segment \d+ \("segments\/\d+"\)/);
+      const exit = await synth.vm.exited;
+      expect(exit).toBeDefined();
+      expect(await cloudletMountsUnder(work)).toEqual([]);
+      expect(await readdir(join(registry.home, 'synthesis'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
