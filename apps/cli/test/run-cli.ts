@@ -13,11 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  script: string = cli,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [cli, ...args],
+      [script, ...args],
       { env: { ...process.env, ...env }, timeout: 300_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;

@@ -21,7 +21,12 @@ export function advertise(options: {
     type: MDNS_SERVICE_TYPE,
     protocol: 'tcp',
     port: options.port,
-    txt: { version: options.version, api: '/v1', auth: options.auth ? 'bearer' : 'none' },
+    txt: {
+      version: options.version,
+      api: '/v1',
+      auth: options.auth ? 'bearer' : 'none',
+      ...(options.host === '0.0.0.0' || options.host === '::' ? {} : { address: options.host }),
+    },
   });
   return {
     name,

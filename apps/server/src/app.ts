@@ -109,8 +109,11 @@ function streamEvents(
   raw: ServerResponse,
   format: 'ndjson' | 'sse',
   status: number,
+  closeAfter = false,
 ): void {
   raw.writeHead(status, {
+    // An upload's answer may end before its body does (a refusal): one request per connection then.
+    ...(closeAfter ? { connection: 'close' } : {}),
     'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson',
     'cache-control': 'no-cache',
     'x-session-id': id,
@@ -274,7 +277,7 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
     const format = streamFormat(request);
     if (format !== undefined) {
       reply.hijack();
-      streamEvents(sessions, id, reply.raw, format, 201);
+      streamEvents(sessions, id, reply.raw, format, 201, UPLOAD_TYPES.includes(type));
       return;
     }
     const last = await finalEvent(sessions, id);
@@ -285,7 +288,7 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
         ? last.error
         : { error: 'closed', message: 'the session was closed', status: 410 };
     reply.header('x-session-id', id);
-    if (error.status === 413 || error.status === 408) reply.header('connection', 'close');
+    if (UPLOAD_TYPES.includes(type)) reply.header('connection', 'close');
     return reply.code(error.status === 499 ? 400 : error.status).send(error);
   });
 

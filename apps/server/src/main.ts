@@ -9,7 +9,7 @@ import { advertise } from './advertise.js';
 import { createCloudletApp, SERVER_VERSION } from './app.js';
 import { recoverSessions } from './recover.js';
 import { DEFAULT_LIMITS } from './sessions.js';
-import { spoolUpload } from './upload.js';
+import { streamingUpload } from './upload.js';
 
 const integer = (min: number) => (value: string) => {
   const n = Number(value);
@@ -82,7 +82,7 @@ const server = createCloudletApp(
     store,
     synthesize,
     stopDetachedSynthesis,
-    openUpload: spoolUpload,
+    openUpload: streamingUpload,
     openUrl: async (url, spoolDir, onBytes) => {
       const source = await openOverlaySource(url, { spoolDir, onBytes });
       try {
@@ -111,6 +111,7 @@ const advertisement =
   flags.advertise === true
     ? advertise({
         port,
+        host: flags.host,
         auth: token !== undefined,
         version: SERVER_VERSION,
         ...(flags.name === undefined ? {} : { name: flags.name }),

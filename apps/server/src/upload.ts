@@ -1,13 +1,18 @@
-// An overlay arriving as a request body. Until overlay-format's openOverlayUpload (which hands out the
-// reader once the manifest at the front has arrived, so synthesis overlaps the upload) is available, the body
-// is spooled into the session's folder and opened when complete. Same shape: { reader, done, abort }.
+// An overlay arriving as a request body. `streamingUpload` (the server's) is overlay-format's openOverlayUpload:
+// the reader is there once the manifest at the front has arrived, so synthesis overlaps the upload.
+// `spoolUpload` (spool the whole body, then open it) was the stand-in before it; same shape.
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type OverlayReader, openOverlay } from '@cloudlet/overlay-format';
+import {
+  OverlayFormatError,
+  type OverlayReader,
+  openOverlay,
+  openOverlayUpload,
+} from '@cloudlet/overlay-format';
 import { HttpError } from './errors.js';
 
 export interface UploadOptions {
@@ -81,5 +86,61 @@ export const spoolUpload: OpenUpload = (body, options) => {
     reader,
     done,
     abort: (reason) => controller.abort(reason ?? new HttpError(499, 'aborted', 'the upload was abandoned')),
+  };
+};
+
+/** The reader's upload errors as HTTP answers (the status a client can act on). */
+function uploadError(error: unknown, maxBytes: number): unknown {
+  if (!(error instanceof OverlayFormatError)) return error;
+  switch (error.code) {
+    case 'too-large':
+      return new HttpError(413, 'too-large', `${error.message} (this server's limit is ${maxBytes} bytes)`, {
+        connection: 'close',
+      });
+    case 'timeout':
+      return new HttpError(408, 'upload-timeout', error.message, { connection: 'close' });
+    case 'truncated':
+      return new HttpError(499, 'upload-aborted', error.message);
+    default:
+      return error;
+  }
+}
+
+export const streamingUpload: OpenUpload = (body, options) => {
+  const maxBytes = options.maxBytes;
+  // Giving up on the body must not destroy the request: the refusal still has to reach the client.
+  const opened = openOverlayUpload(body.iterator({ destroyOnReturn: false }), {
+    spoolDir: options.spoolDir,
+    maxBytes,
+    idleTimeoutMs: options.idleTimeoutMs,
+    ...(options.onBytes === undefined ? {} : { onBytes: options.onBytes }),
+  });
+  const reader = opened.then(
+    (upload) => upload.reader,
+    (error: unknown) => {
+      throw uploadError(error, maxBytes);
+    },
+  );
+  const done = opened.then(async (upload) => {
+    try {
+      await upload.done;
+    } catch (error) {
+      throw uploadError(error, maxBytes);
+    }
+    return upload.bytesReceived();
+  });
+  reader.catch(() => {});
+  done.catch(() => {});
+  return {
+    reader,
+    done,
+    abort: (reason) => {
+      // The rest of the body is drained; the answer says Connection: close, which ends the socket after it.
+      opened.then(
+        (upload) => upload.abort(reason),
+        () => {},
+      );
+      if (!body.readableEnded) body.resume();
+    },
   };
 };

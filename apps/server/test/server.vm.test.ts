@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openSessionStore } from '@cloudlet/base-registry';
 import {
   CloudletServerError,
@@ -18,6 +19,9 @@ import {
 import { serveFile, tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tinyBaseArgs } from '../../cli/test/run-cli.js';
+
+const synthesisClient = fileURLToPath(new URL('../../cli/dist/synthesis-client.js', import.meta.url));
+
 import { openFds, qemuMentioning, rssKiB, type ServerProcess, startServer } from './server-process.js';
 
 const APP_SCRIPT = [
@@ -207,6 +211,79 @@ describe('cloudlet-server (real QEMU, loopback)', () => {
       expect(replay.at(-1)).toMatchObject({ type: 'ready', session: { id: session.id } });
       await client().closeSession(session.id);
       expect(qemuMentioning(homeB)).toEqual([]);
+    } finally {
+      await files.close();
+    }
+  });
+
+  it('synthesis starts while the upload is still arriving (pipelined): apply progress before the last byte', async () => {
+    const data = await readFile(overlay);
+    const pieces = 16;
+    const started = performance.now();
+    const seen: { at: number; event: SessionEvent }[] = [];
+    let lastByteAt = 0;
+    const session = await new Promise<RemoteSession>((resolve, reject) => {
+      const req = request(
+        `${server.url}/v1/sessions`,
+        {
+          method: 'POST',
+          headers: {
+            ...auth,
+            'content-type': 'application/zip',
+            'content-length': data.length,
+            accept: 'application/x-ndjson',
+          },
+        },
+        (res) => {
+          let pending = '';
+          res.on('data', (chunk: Buffer) => {
+            pending += chunk.toString();
+            for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+              const event = JSON.parse(pending.slice(0, nl)) as SessionEvent;
+              pending = pending.slice(nl + 1);
+              seen.push({ at: performance.now() - started, event });
+              if (event.type === 'ready') resolve(event.session);
+              if (event.type === 'failed') reject(new Error(event.error.message));
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      void (async () => {
+        const size = Math.ceil(data.length / pieces);
+        for (let i = 0; i < pieces; i++) {
+          req.write(data.subarray(i * size, (i + 1) * size));
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        lastByteAt = performance.now() - started;
+        req.end();
+      })();
+    });
+    const firstApply =
+      seen.find((s) => s.event.type === 'progress' && s.event.stage === 'apply')?.at ?? Infinity;
+    const ready = seen.at(-1)?.at ?? 0;
+    console.log(
+      `pipelining: ${data.length} bytes in ${pieces} pieces 150 ms apart; first apply progress at ${firstApply.toFixed(0)} ms, ` +
+        `last byte sent at ${lastByteAt.toFixed(0)} ms, ready at ${ready.toFixed(0)} ms (${(ready - lastByteAt).toFixed(0)} ms after it)`,
+    );
+    expect(firstApply).toBeLessThan(lastByteAt);
+    await expectAppRunning(guest80(session));
+    await client().closeSession(session.id);
+    expect(qemuMentioning(homeB)).toEqual([]);
+  });
+
+  it("synthesis_client -s HOST -p PORT -u URL (the seed's flags)", async () => {
+    const files = await serveFile(overlay);
+    try {
+      const run = await runCli(
+        ['-s', '127.0.0.1', '-p', String(server.port), '-u', files.url, '--detach', '--json'],
+        { CLOUDLET_TOKEN: TOKEN },
+        synthesisClient,
+      );
+      expect(run.code, run.stderr).toBe(0);
+      const session = JSON.parse(run.stdout) as RemoteSession;
+      await expectAppRunning(guest80(session));
+      await client().closeSession(session.id);
     } finally {
       await files.close();
     }

@@ -152,15 +152,17 @@ export async function discoverCloudlets(timeoutMs: number): Promise<DiscoveredCl
   const found = new Map<string, DiscoveredCloudlet>();
   const browser = bonjour.find({ type: MDNS_SERVICE_TYPE, protocol: 'tcp' }, (service) => {
     const addresses = service.addresses ?? [];
+    const txt = (service.txt ?? {}) as Record<string, string>;
+    // A server bound to one address says which; otherwise any of the host's (IPv4 first) will do.
     const v4 = addresses.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
-    const host = v4 ?? service.host;
+    const host = txt.address ?? v4 ?? service.host;
     found.set(service.name, {
       name: service.name,
       host: service.host,
       port: service.port,
       addresses,
       url: cloudletServerUrl(`${host.includes(':') ? `[${host}]` : host}:${service.port}`),
-      txt: (service.txt ?? {}) as Record<string, string>,
+      txt,
     });
   });
   await new Promise((resolve) => setTimeout(resolve, timeoutMs));
