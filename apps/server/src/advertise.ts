@@ -10,6 +10,8 @@ export interface Advertisement {
 
 export function advertise(options: {
   port: number;
+  /** The address the API listens on, published as `address` unless a wildcard (then: the host's addresses). */
+  host: string;
   name?: string;
   auth: boolean;
   version: string;
