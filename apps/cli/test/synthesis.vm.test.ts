@@ -147,6 +147,35 @@ describe('cloudlet synthesis (two cloudlets)', () => {
     }
   });
 
+  it('--early-start from a throttled URL: the app answers, the rest arrives, Ctrl-C unmounts and cleans up', async () => {
+    const server = await serveFile(overlay, { bytesPerSecond: 2e6 });
+    const child = spawn(process.execPath, [
+      cli,
+      '--home',
+      homeB,
+      'synthesis',
+      id,
+      server.url,
+      '--early-start',
+    ]);
+    const output = { text: '' };
+    child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitForOutput(child, output, 'press Ctrl-C');
+      await expectAppRunning(port);
+      await waitForOutput(child, output, 'the whole overlay has arrived');
+    } finally {
+      child.kill('SIGINT');
+      await server.close();
+    }
+    expect(await exited).toBe(0);
+    expect(qemuMentioning(homeB)).toEqual([]);
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(homeB); // cloudletfs unmounted
+    expect(await leftovers(homeB)).toEqual([]);
+  });
+
   it('falls back to one plain download from a server without Range support', async () => {
     const server = await serveFile(overlay, { range: false });
     try {

@@ -14,6 +14,7 @@ interface SynthesisOptions {
   token?: string;
   base?: string;
   detach?: boolean;
+  earlyStart?: boolean;
   vnc?: boolean;
   json?: boolean;
   keep?: boolean;
@@ -78,6 +79,10 @@ export function registerSynthesis(program: Command): void {
     .option('--json', 'print the endpoints, timings and stats as JSON')
     .option('--keep', "keep the VM's qcow2 disk after it stops")
     .option('--work-dir <dir>', "folder for the VM's disk (default: under $CLOUDLET_HOME/synthesis)")
+    .option(
+      '--early-start',
+      'resume once the memory is in; the disk keeps arriving through cloudletfs (no --detach, no --keep)',
+    )
     .action(
       async (
         first: string | undefined,
@@ -111,6 +116,8 @@ export function registerSynthesis(program: Command): void {
         }
         if (first === undefined || second === undefined)
           throw new UsageError('synthesis takes <base> <overlay> (or --server HOST:PORT <overlay>)');
+        if (options.earlyStart === true && (options.detach === true || options.keep === true))
+          throw new UsageError('--early-start serves the disk from this command: no --detach or --keep');
         const baseArg = first;
         const overlayArg = options.url ?? second;
         await withRegistry(command, async (registry) => {
@@ -122,6 +129,7 @@ export function registerSynthesis(program: Command): void {
             ...(portForwards.length > 0 ? { portForwards } : {}),
             ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
             detachable: options.detach === true,
+            earlyStart: options.earlyStart === true,
             vnc: options.vnc === true,
             onProgress: (p) => {
               if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)
@@ -151,7 +159,15 @@ export function registerSynthesis(program: Command): void {
             printEndpoints(s);
             print('running; press Ctrl-C to stop the VM and remove its files');
           }
+          let failure: unknown;
+          s.arrived.then(
+            () => options.earlyStart === true && progress.note('the whole overlay has arrived'),
+            (error: unknown) => {
+              failure = error;
+            },
+          );
           const why = await untilStopped(s);
+          if (failure !== undefined) throw failure; // early start: the VM was stopped after a fetch failed
           progress.note(`${why}: stopping the VM`);
           await s.stop({ keepDisk: options.keep === true });
           progress.note(options.keep === true ? `kept the disk ${s.disk}` : `removed ${s.workDir}`);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
+import { removeStaleMounts } from '@cloudlet/cloudletfs';
 import type { OverlayManifest, OverlayReader } from '@cloudlet/overlay-format';
 import { createQemuDriver, probeQemuHost, Qcow2WriterError, type RunningVm } from '@cloudlet/qemu-driver';
 import { specOnDisk } from '../resume-base.js';
@@ -113,6 +114,8 @@ async function prepare(
   const progress = options.onProgress ?? (() => {});
   const inFlight = options.inFlight === undefined ? {} : { inFlight: options.inFlight };
   if (options.earlyStart === true) {
+    // A crashed run's mount would fail every access (ENOTCONN); live ones are left alone.
+    await removeStaleMounts(join(options.registry.home, 'synthesis'));
     const early = await prepareEarlyStart({
       base,
       overlay,
