@@ -1,8 +1,9 @@
 // Session bookkeeping: one synthesis per session, its progress history for the streams, limits, the registry
 // row, and closing (the VM is detached once it runs, so a crashed server leaves a QEMU its successor can find).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BaseRegistry, SessionStore } from '@cloudlet/base-registry';
 import type {
@@ -57,6 +58,20 @@ export interface SessionDeps {
   /** Where QEMU listens for the forwarded ports (the server's own address, unless loopback). */
   readonly forwardAddress: string;
   readonly log: (message: string) => void;
+  /** Whether a detached QEMU still runs (default: /proc/PID is not a zombie and names the run folder). */
+  readonly isVmRunning?: (pid: number, runDir: string) => boolean;
+  /** How often ready sessions are checked for a VM that went away on its own (default 2000 ms). */
+  readonly watchEveryMs?: number;
+}
+
+/** The detached QEMU is alive and still that QEMU (a reused PID is not). */
+export function vmRunning(pid: number, runDir: string): boolean {
+  try {
+    const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    return state !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${runDir}/`);
+  } catch {
+    return false;
+  }
 }
 
 export interface SessionRequest {
@@ -89,6 +104,7 @@ interface Session {
   /** Settles when the synthesis has succeeded or everything of a failed one is gone. */
   running?: Promise<void>;
   closing?: Promise<RemoteSession>;
+  watch?: NodeJS.Timeout;
 }
 
 const ENDED_KEPT = 100;
@@ -302,6 +318,32 @@ export function createSessionManager(deps: SessionDeps) {
     });
     deps.log(`session ${s.id} ready in ${s.timings?.total.toFixed(2)} s`);
     emit(s, { type: 'ready', elapsed: elapsed(s), session: view(s) });
+    watchVm(s);
+  }
+
+  /** A VM that stops on its own (guest poweroff, QEMU killed) ends its session and frees its place. */
+  function watchVm(s: Session): void {
+    const detached = s.detached;
+    if (detached === undefined) return;
+    const running = deps.isVmRunning ?? vmRunning;
+    s.watch = setInterval(() => {
+      if (s.state !== 'ready' || s.closing !== undefined) return clearInterval(s.watch);
+      if (running(detached.pid, detached.runDir)) return;
+      clearInterval(s.watch);
+      s.state = 'failed';
+      s.error = {
+        error: 'vm-exited',
+        message: `the session's VM exited on its own (QEMU pid ${detached.pid})`,
+        status: 410,
+      };
+      deps.store.update(s.id, { state: 'failed', error: s.error.message });
+      deps.log(`session ${s.id}: ${s.error.message}`);
+      void rm(s.dir, { recursive: true, force: true }).catch(() => {});
+      if (basename(detached.runDir).startsWith('cloudlet-vm-'))
+        void rm(detached.runDir, { recursive: true, force: true }).catch(() => {});
+      emit(s, { type: 'failed', elapsed: elapsed(s), error: s.error });
+    }, deps.watchEveryMs ?? 2000);
+    s.watch.unref();
   }
 
   function start(s: Session, work: () => Promise<void>): void {
@@ -414,6 +456,7 @@ export function createSessionManager(deps: SessionDeps) {
       if (s === undefined)
         return Promise.reject(new HttpError(404, 'unknown-session', `no session ${id} on this cloudlet`));
       s.closing ??= (async () => {
+        clearInterval(s.watch);
         if (s.state === 'creating') {
           s.controller.abort(new HttpError(410, 'closed', `session ${id} was closed`));
           await s.running;

@@ -81,6 +81,7 @@ async function harness(
     limits?: Partial<Limits>;
     synthesize?: (o: SynthesizeOptions) => Promise<SynthesizedVm>;
     token?: string;
+    isVmRunning?: () => boolean;
   } = {},
 ): Promise<Harness> {
   const home = await mkdtemp(join(tmpdir(), 'server-unit-'));
@@ -114,6 +115,8 @@ async function harness(
       limits: { ...DEFAULT_LIMITS, ...options.limits },
       forwardAddress: '127.0.0.1',
       log: () => {},
+      isVmRunning: options.isVmRunning ?? (() => true),
+      watchEveryMs: 10,
     },
     { logLevel: 'silent', ...(options.token === undefined ? {} : { token: options.token }) },
   );
@@ -353,6 +356,31 @@ describe('routes', () => {
     expect(stopped).toEqual([join(dir, 'vm')]);
     expect(existsSync(dir)).toBe(false);
     expect(store.rows.get(ready.id)?.state).toBe('closed');
+  });
+});
+
+describe('a VM that exits on its own', () => {
+  it('ends its session (vm-exited), removes its folder and frees its place', async () => {
+    let running = true;
+    const { server, store } = await harness({ limits: { maxSessions: 1 }, isVmRunning: () => running });
+    const post = () =>
+      server.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        headers: json,
+        payload: { url: 'http://h/a' },
+      });
+    const session = (await post()).json();
+    expect((await post()).statusCode).toBe(429);
+    running = false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await server.app.inject(`/v1/sessions/${session.id}`)).json()).toMatchObject({
+      state: 'failed',
+      error: { error: 'vm-exited' },
+    });
+    expect(existsSync(store.rows.get(session.id)?.dir ?? '')).toBe(false);
+    expect(store.rows.get(session.id)?.state).toBe('failed');
+    expect((await post()).statusCode).toBe(201);
   });
 });
 

@@ -466,6 +466,17 @@ describe('cloudlet-server (real QEMU, loopback)', () => {
     expect((await client().health()).sessions.active).toBe(0);
   });
 
+  it('a VM that dies on its own ends its session (vm-exited) and its files go', async () => {
+    const session = await client().synthesize({ overlay });
+    const [qemu] = qemuMentioning(homeB);
+    if (qemu === undefined) throw new Error('no QEMU');
+    process.kill(qemu, 'SIGKILL');
+    await until(async () => (await client().getSession(session.id)).state === 'failed', 'the session to end');
+    expect((await client().getSession(session.id)).error).toMatchObject({ error: 'vm-exited' });
+    expect(await sessionDirs()).toEqual([]);
+    expect((await client().health()).sessions.active).toBe(0);
+  });
+
   it('SIGTERM stops every session’s VM and exits 0', async () => {
     const session = await client().synthesize({ overlay });
     expect(guest80(session)).toBeGreaterThan(0);
