@@ -53,6 +53,7 @@ export async function serveFile(file: string, options: FileServerOptions = {}): 
       const end = Math.min(served.end, at + SLICE);
       if (options.failWhen?.(at, end) === true) return void res.destroy();
       await throttle(end - at);
+      if (res.destroyed) return; // the client went away (or the server closed) while this one waited
       const chunk = await readRange(file, at, end);
       if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
       if (res.destroyed) return;
@@ -83,7 +84,7 @@ export async function serveFile(file: string, options: FileServerOptions = {}): 
     const served: ServedRequest = { method: req.method ?? 'GET', range, start, end };
     requests.push(served);
     if (req.method === 'HEAD') return res.end();
-    void send(res, served);
+    send(res, served).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

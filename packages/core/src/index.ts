@@ -1,6 +1,31 @@
 // @cloudlet/core: the user-level operations, composed from the leaf packages. The apps are thin layers over it.
 export { type BaseHardware, baseSpec } from './base-spec.js';
 export {
+  type CloudletClient,
+  type CloudletClientOptions,
+  CloudletServerError,
+  cloudletServerUrl,
+  createCloudletClient,
+  type RemoteSynthesisOptions,
+} from './client/client.js';
+export {
+  type CreateSessionRequest,
+  DEFAULT_SERVER_PORT,
+  MDNS_SERVICE_TYPE,
+  type RemoteBase,
+  type RemoteEndpoints,
+  type RemoteError,
+  type RemoteHealth,
+  type RemotePortForward,
+  type RemotePortRequest,
+  type RemoteProgress,
+  type RemoteSession,
+  type RemoteSessionState,
+  type RemoteStage,
+  type RemoteTimings,
+  type SessionEvent,
+} from './client/wire.js';
+export {
   type CreateBaseOptions,
   type CreateBaseProgress,
   type CreateBaseStage,
@@ -23,6 +48,12 @@ export {
   type OverlayPipelineOptions,
   openOverlayPipeline,
 } from './overlay/overlay-pipeline.js';
+export {
+  accessOrdered,
+  type ProfileOverlayOptions,
+  type ProfileOverlayResult,
+  profileOverlay,
+} from './overlay/profile-overlay.js';
 export {
   DEVICE_STATE_BLOB,
   decodePrologue,
@@ -58,28 +89,3 @@ export {
   stopDetachedSynthesis,
   synthesize,
 } from './synthesis/synthesize.js';
-export {
-  type CloudletClient,
-  type CloudletClientOptions,
-  CloudletServerError,
-  cloudletServerUrl,
-  createCloudletClient,
-  type RemoteSynthesisOptions,
-} from './client/client.js';
-export {
-  type CreateSessionRequest,
-  DEFAULT_SERVER_PORT,
-  MDNS_SERVICE_TYPE,
-  type RemoteBase,
-  type RemoteEndpoints,
-  type RemoteError,
-  type RemoteHealth,
-  type RemotePortForward,
-  type RemotePortRequest,
-  type RemoteProgress,
-  type RemoteSession,
-  type RemoteSessionState,
-  type RemoteStage,
-  type RemoteTimings,
-  type SessionEvent,
-} from './client/wire.js';

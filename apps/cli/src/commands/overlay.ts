@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { createOverlay, type DeltaChoice } from '@cloudlet/core';
+import { createOverlay, type DeltaChoice, profileOverlay, type SynthesizedVm } from '@cloudlet/core';
+import type { VmSpec } from '@cloudlet/qemu-driver';
 import { type Command, Option } from 'commander';
 import { baseIdFor } from '../base-arg.js';
 import { print, progressFor, withRegistry } from '../context.js';
@@ -9,6 +10,7 @@ import {
   prepareFrom,
   type ReadyOptions,
   readySignalsFrom,
+  UsageError,
   withReadyOptions,
 } from '../prepare.js';
 
@@ -19,6 +21,7 @@ interface OverlayOptions extends ReadyOptions {
   delta: DeltaChoice;
   trim: boolean;
   freeMemory?: boolean;
+  profile?: string | boolean;
 }
 
 export function registerOverlay(program: Command): void {
@@ -37,6 +40,11 @@ export function registerOverlay(program: Command): void {
         .default('auto'),
     )
     .option('--no-trim', 'keep disk blocks the guest trimmed (default: trimmed blocks are left out)')
+    .option(
+      '--profile [path]',
+      'resume the overlay once with early start, record the disk chunks touched until GET path (default /) ' +
+        'answers through the first forwarded port, and put them first (for --early-start synthesis)',
+    )
     .option('--free-memory', 'require that free guest pages stay out (checks the guest has init_on_free=1)')
     .action(async (baseArg: string, qemuArgs: string[], options: OverlayOptions, command: Command) => {
       const signals = readySignalsFrom(options);
@@ -71,6 +79,45 @@ export function registerOverlay(program: Command): void {
           `  ${stats.chunks} changed chunks, ${formatBytes(stats.payloadBytes)} encoded, ` +
             `${summary.manifest.segments.length} segments, ${result.seconds.toFixed(1)} s`,
         );
+        if (options.profile !== undefined) {
+          const path = typeof options.profile === 'string' ? options.profile : '/';
+          const profiled = await profileOverlay({
+            registry,
+            overlay: summary.file,
+            until: (vm) => untilAnswered(vm, path),
+            portForwards: guestForwards(summary.manifest.vm.spec),
+          });
+          print(
+            `profiled: ${profiled.touched.length} of ${profiled.diskRecords} disk chunks touched before ` +
+              `GET ${path} answered; they come first now (${formatBytes(profiled.summary.bytes)}, ` +
+              `${profiled.seconds.toFixed(1)} s)`,
+          );
+        }
       });
     });
+}
+
+/** The overlay's forwards with host port 0: a profile run must not need the ports the overlay names. */
+function guestForwards(spec: VmSpec) {
+  const forwards = spec.nics[0]?.portForwards ?? [];
+  if (forwards.length === 0)
+    throw new UsageError('--profile needs a forwarded port to ask the app (-- -redir tcp:0::PORT)');
+  return forwards.map((f) => ({ ...f, hostPort: 0 }));
+}
+
+/** Polls GET path through the first forward until any HTTP answer (the app is up), for up to 2 minutes. */
+async function untilAnswered(vm: SynthesizedVm, path: string): Promise<void> {
+  const forward = vm.endpoints.portForwards[0];
+  if (forward === undefined) throw new UsageError('--profile: the VM has no forwarded port');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await fetch(`http://127.0.0.1:${forward.hostPort}${path}`, { signal: AbortSignal.timeout(10_000) });
+      return;
+    } catch (error) {
+      if (Date.now() > deadline)
+        throw new UsageError(`--profile: GET ${path} never answered (${String(error)})`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
