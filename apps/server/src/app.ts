@@ -252,10 +252,12 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
       const query = parse(UploadQuery, request.query, 'query');
       const ports = portsFromQuery(query.port);
       const vnc = query.vnc === 'true' || query.vnc === '1';
+      const earlyStart = query.earlyStart === 'true' || query.earlyStart === '1';
       id = sessions.fromUpload(request.body as Readable, {
         ...(query.base === undefined ? {} : { base: query.base }),
         ...(ports === undefined ? {} : { ports }),
         ...(vnc ? { vnc } : {}),
+        ...(earlyStart ? { earlyStart } : {}),
       }).id;
     } else if (type === 'application/json') {
       const body = parse(CreateFromUrlBody, request.body, 'body');
@@ -264,6 +266,7 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
         ...(body.base === undefined ? {} : { base: body.base }),
         ...(ports === undefined ? {} : { ports }),
         ...(body.vnc === undefined ? {} : { vnc: body.vnc }),
+        ...(body.earlyStart === undefined ? {} : { earlyStart: body.earlyStart }),
       });
       id = session.id;
       if (!body.wait && streamFormat(request) === undefined)

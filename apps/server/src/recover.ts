@@ -3,6 +3,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ACTIVE_SESSION_STATES, type SessionStore } from '@cloudlet/base-registry';
+import { removeStaleMounts } from '@cloudlet/core';
 
 export interface RecoverDeps {
   readonly home: string;
@@ -35,6 +36,9 @@ const PRUNE_AFTER_MS = 7 * 24 * 3600 * 1000;
 export async function recoverSessions(deps: RecoverDeps): Promise<RecoverReport> {
   const isAlive = deps.isAlive ?? alive;
   const report: RecoverReport = { sessions: [], removedFolders: [] };
+  // An early-start session's disk was served by the dead server: its mount answers ENOTCONN until unmounted.
+  for (const mountpoint of await removeStaleMounts(join(deps.home, 'sessions')))
+    deps.log(`unmounted ${mountpoint} (left by a server that ended)`);
   const live = new Set<string>();
   for (const row of deps.store.list(ACTIVE_SESSION_STATES)) {
     if (row.ownerPid !== process.pid && isAlive(row.ownerPid)) {

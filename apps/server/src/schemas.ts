@@ -23,6 +23,10 @@ export const CreateFromUrlBody = z
       .optional()
       .describe('guest ports to forward, each to a free host port (default: the overlay’s forwards)'),
     vnc: z.boolean().optional().describe('require the base’s VNC display'),
+    earlyStart: z
+      .boolean()
+      .optional()
+      .describe('resume once the memory is in; the disk keeps arriving through cloudletfs'),
     wait: z
       .boolean()
       .default(true)
@@ -37,6 +41,7 @@ export const UploadQuery = z
     base: baseId.optional(),
     port: z.union([queryPort, z.array(queryPort).max(32)]).optional(),
     vnc: z.enum(['true', 'false', '1', '0']).optional(),
+    earlyStart: z.enum(['true', 'false', '1', '0']).optional(),
   })
   .strict();
 
@@ -188,6 +193,7 @@ export function openApiDocument(version: string) {
               description: 'uploads only: guest port to forward (PORT, tcp:PORT, udp:PORT), repeatable',
             },
             { name: 'vnc', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
+            { name: 'earlyStart', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
           ],
           requestBody: {
             required: true,

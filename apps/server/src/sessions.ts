@@ -78,6 +78,8 @@ export interface SessionRequest {
   readonly base?: string;
   readonly ports?: readonly { guestPort: number; proto: 'tcp' | 'udp' }[];
   readonly vnc?: boolean;
+  /** The VM resumes before its disk has arrived; this server serves the disk (cloudletfs), so it is not detached. */
+  readonly earlyStart?: boolean;
 }
 
 type Listener = (event: SessionEvent) => void;
@@ -101,6 +103,8 @@ interface Session {
   timings?: RemoteTimings;
   error?: RemoteError;
   detached?: DetachedSynthesis;
+  /** An early-start VM, held by this process (its disk is served from here). */
+  vm?: SynthesizedVm;
   /** Settles when the synthesis has succeeded or everything of a failed one is gone. */
   running?: Promise<void>;
   closing?: Promise<RemoteSession>;
@@ -260,7 +264,7 @@ export function createSessionManager(deps: SessionDeps) {
       overlay: opened,
       workDir: join(s.dir, 'vm'),
       portForwards: forwardsFor(request, opened),
-      detachable: true,
+      ...(request.earlyStart === true ? { earlyStart: true } : { detachable: true }),
       signal,
       ...(request.base === undefined ? {} : { base: request.base }),
       ...(request.vnc === true ? { vnc: true } : {}),
@@ -272,7 +276,8 @@ export function createSessionManager(deps: SessionDeps) {
       await vm.stop().catch(() => {});
       signal.throwIfAborted();
     }
-    s.detached = await vm.detach();
+    if (request.earlyStart === true) s.vm = vm;
+    else s.detached = await vm.detach();
     const e = vm.endpoints;
     s.endpoints = {
       portForwards: e.portForwards.map((f) => ({
@@ -323,6 +328,10 @@ export function createSessionManager(deps: SessionDeps) {
 
   /** A VM that stops on its own (guest poweroff, QEMU killed) ends its session and frees its place. */
   function watchVm(s: Session): void {
+    if (s.vm !== undefined) {
+      watchHeldVm(s, s.vm);
+      return;
+    }
     const detached = s.detached;
     if (detached === undefined) return;
     const running = deps.isVmRunning ?? vmRunning;
@@ -344,6 +353,26 @@ export function createSessionManager(deps: SessionDeps) {
       emit(s, { type: 'failed', elapsed: elapsed(s), error: s.error });
     }, deps.watchEveryMs ?? 2000);
     s.watch.unref();
+  }
+
+  /** An early-start VM: its overlay failing to arrive, or QEMU exiting, ends the session. */
+  function watchHeldVm(s: Session, vm: SynthesizedVm): void {
+    const end = (error: RemoteError) => {
+      if (s.state !== 'ready' || s.closing !== undefined) return;
+      s.state = 'failed';
+      s.error = error;
+      deps.store.update(s.id, { state: 'failed', error: error.message });
+      deps.log(`session ${s.id}: ${error.message}`);
+      void vm
+        .stop()
+        .then(() => rm(s.dir, { recursive: true, force: true }))
+        .catch(() => {});
+      emit(s, { type: 'failed', elapsed: elapsed(s), error });
+    };
+    vm.arrived.catch((error: unknown) => end(toRemoteError(error)));
+    void vm.vm.exited.then(() =>
+      end({ error: 'vm-exited', message: `the session's VM exited (QEMU pid ${vm.vm.pid})`, status: 410 }),
+    );
   }
 
   function start(s: Session, work: () => Promise<void>): void {
@@ -391,7 +420,8 @@ export function createSessionManager(deps: SessionDeps) {
             () => upload.reader,
             () => uploadSeconds,
           );
-          await upload.done;
+          // Early start runs before the body has all arrived: a broken upload then fails `arrived`.
+          if (request.earlyStart !== true) await upload.done;
         } catch (error) {
           upload.abort(error);
           throw error;
@@ -411,6 +441,7 @@ export function createSessionManager(deps: SessionDeps) {
         const opened = await deps.openUrl(url, s.dir, (bytes) => {
           s.bytesReceived = bytes;
         });
+        let keepOpen = false;
         try {
           await synthesizeInto(
             s,
@@ -418,8 +449,13 @@ export function createSessionManager(deps: SessionDeps) {
             async () => opened.reader,
             () => undefined,
           );
+          // Early start still reads segments from the source while the VM runs.
+          if (s.vm !== undefined) {
+            keepOpen = true;
+            void s.vm.arrived.catch(() => {}).finally(() => opened.close().catch(() => {}));
+          }
         } finally {
-          await opened.close().catch(() => {});
+          if (!keepOpen) await opened.close().catch(() => {});
         }
       });
       return view(s);
@@ -461,6 +497,7 @@ export function createSessionManager(deps: SessionDeps) {
           s.controller.abort(new HttpError(410, 'closed', `session ${id} was closed`));
           await s.running;
         }
+        if (s.state === 'ready' && s.vm !== undefined) await s.vm.stop().catch(() => {});
         if (s.state === 'ready' && s.detached !== undefined) {
           await deps.stopDetachedSynthesis(s.detached.workDir).catch((error: unknown) => {
             deps.log(`session ${id}: stopping its VM: ${(error as Error).message}`);

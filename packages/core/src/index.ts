@@ -1,4 +1,7 @@
 // @cloudlet/core: the user-level operations, composed from the leaf packages. The apps are thin layers over it.
+
+// The server cleans what a crashed run left mounted; it reaches cloudletfs only through core.
+export { removeStaleMounts } from '@cloudlet/cloudletfs';
 export { type BaseHardware, baseSpec } from './base-spec.js';
 export {
   type CloudletClient,

@@ -29,6 +29,7 @@ export interface RemoteSynthesisArgs {
   readonly base?: string;
   readonly ports?: readonly RemotePortRequest[];
   readonly vnc?: boolean;
+  readonly earlyStart?: boolean;
   readonly detach?: boolean;
   readonly json?: boolean;
   readonly progress: Pick<ProgressReporter, 'update' | 'done' | 'note'>;
@@ -73,6 +74,7 @@ export async function remoteSynthesis(args: RemoteSynthesisArgs): Promise<void> 
     ...(args.base === undefined ? {} : { base: args.base }),
     ...(args.ports === undefined || args.ports.length === 0 ? {} : { ports: args.ports }),
     ...(args.vnc === true ? { vnc: true } : {}),
+    ...(args.earlyStart === true ? { earlyStart: true } : {}),
     onEvent: (e) => {
       if (e.type !== 'progress') return progress.done();
       const label = LABELS[e.stage];

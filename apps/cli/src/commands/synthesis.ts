@@ -108,6 +108,7 @@ export function registerSynthesis(program: Command): void {
             ...(base === undefined ? {} : { base }),
             ports: portForwards.map((f) => ({ guestPort: f.guestPort, proto: f.proto ?? 'tcp' })),
             vnc: options.vnc === true,
+            earlyStart: options.earlyStart === true,
             detach: options.detach === true,
             json: options.json === true,
             progress,

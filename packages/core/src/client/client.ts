@@ -42,6 +42,8 @@ export interface RemoteSynthesisOptions {
   readonly base?: string;
   readonly ports?: readonly RemotePortRequest[];
   readonly vnc?: boolean;
+  /** Resume before the whole overlay has arrived (the server serves the disk through cloudletfs). */
+  readonly earlyStart?: boolean;
   /** Every event of the session's progress stream, as it arrives. */
   readonly onEvent?: (event: SessionEvent) => void;
   /** Gives up: an upload is cut off (the server then removes the session), a URL session is closed. */
@@ -166,6 +168,7 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
       ...(o.base === undefined ? {} : { base: o.base }),
       ...(o.ports === undefined ? {} : { ports: o.ports }),
       ...(o.vnc === undefined ? {} : { vnc: o.vnc }),
+      ...(o.earlyStart === undefined ? {} : { earlyStart: o.earlyStart }),
     };
     const response = await call('/v1/sessions', {
       method: 'POST',
@@ -189,6 +192,7 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
     for (const p of o.ports ?? [])
       query.append('port', typeof p === 'number' ? String(p) : `${p.proto ?? 'tcp'}:${p.guestPort}`);
     if (o.vnc === true) query.set('vnc', 'true');
+    if (o.earlyStart === true) query.set('earlyStart', 'true');
     const target = new URL(`${base}/v1/sessions${query.size > 0 ? `?${query}` : ''}`);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const response = await new Promise<IncomingMessage>((resolve, reject) => {

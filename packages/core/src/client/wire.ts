@@ -109,6 +109,8 @@ export interface CreateSessionRequest {
   readonly ports?: readonly RemotePortRequest[];
   /** Require a VNC display (a base made with one). */
   readonly vnc?: boolean;
+  /** Resume before the whole overlay has arrived. */
+  readonly earlyStart?: boolean;
 }
 
 export const DEFAULT_SERVER_PORT = 8021;

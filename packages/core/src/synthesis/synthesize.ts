@@ -115,7 +115,7 @@ async function prepare(
   const inFlight = options.inFlight === undefined ? {} : { inFlight: options.inFlight };
   if (options.earlyStart === true) {
     // A crashed run's mount would fail every access (ENOTCONN); live ones are left alone.
-    await removeStaleMounts(join(options.registry.home, 'synthesis'));
+    await removeStaleMounts(options.registry.home);
     const early = await prepareEarlyStart({
       base,
       overlay,
