@@ -65,6 +65,14 @@ function qemuMentioning(text: string): number[] {
     .map((line) => Number.parseInt(line.trim(), 10));
 }
 
+async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function leftovers(home: string): Promise<string[]> {
   return readdir(join(home, 'synthesis')).catch(() => []);
 }
@@ -254,6 +262,38 @@ describe('cloudlet synthesis (two cloudlets)', () => {
       manifest.data = Buffer.from(JSON.stringify(json));
       await writeZip(join(work, 'layout.zip'), entries);
       await refused([id, join(work, 'layout.zip')], /memory layout differs from the base's at RAM block 0/);
+    });
+
+    it('the disk filling up while the VM is rebuilt (after the checks passed)', async () => {
+      const small = join(work, 'filling');
+      await mkdir(small);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', small]);
+      // Slow enough that the file system can be filled between the free-space check and the writes.
+      const server = await serveFile(overlay, { bytesPerSecond: 3e5 });
+      try {
+        const run = runCli(['--home', homeB, 'synthesis', id, server.url, '--work-dir', join(small, 'vm')]);
+        // The first segment is asked for only after every check passed: then something else takes the space.
+        await until(
+          () => server.requests.some((r) => r.start > 0 && r.end - r.start > 10_000),
+          'a segment read',
+        );
+        try {
+          execFileSync('dd', ['if=/dev/zero', `of=${join(small, 'hog')}`, 'bs=1M', 'count=64'], {
+            stdio: 'ignore',
+          });
+        } catch {
+          // dd stops at ENOSPC: the file system is now full, as intended
+        }
+        const result = await run;
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/the disk is full/);
+        expect(result.stderr).not.toMatch(/\n\s+at /);
+        expect(qemuMentioning(homeB)).toEqual([]);
+        expect(await readdir(small)).toEqual(['hog']); // the VM's folder is gone
+      } finally {
+        await server.close();
+        execFileSync('umount', [small]);
+      }
     });
 
     it('a work folder on a file system too small for the disk', async () => {

@@ -1,5 +1,6 @@
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { CHUNK_SIZE } from '@cloudlet/delta';
+import { writeOrFull } from './overlay-pages.js';
 
 /**
  * The overlay's decoded disk chunks for early start: a sparse file holding only them. (Full synthesis writes them into a qcow2 instead; here cloudletfs serves them.)
@@ -24,7 +25,7 @@ export function createOverlayDiskChunks(file: string, diskBytes: number): Overla
   return {
     put(index, data) {
       const length = Math.min(CHUNK_SIZE, diskBytes - index * CHUNK_SIZE);
-      writeSync(fd, data, 0, length, index * CHUNK_SIZE);
+      writeOrFull(fd, file, data, index * CHUNK_SIZE, length);
       present[index] = 1;
     },
     get: (index) => (present[index] === 1 ? read(index) : undefined),

@@ -1,6 +1,7 @@
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { isZeroChunk } from '@cloudlet/delta';
 import { PAGE_SIZE } from '@cloudlet/memory-snapshot';
+import { SynthesisError } from './errors.js';
 
 /**
  * The overlay's decoded memory pages, kept until the migration stream is written: a sparse file holding only
@@ -36,7 +37,7 @@ export function createOverlayPages(file: string, pageCount: number): OverlayPage
       if (state[index] === ABSENT) count++;
       if (isZeroChunk(data)) state[index] = ZERO;
       else {
-        writeSync(fd, data, 0, PAGE_SIZE, index * PAGE_SIZE);
+        writeOrFull(fd, file, data, index * PAGE_SIZE);
         state[index] = STORED;
       }
     },
@@ -59,4 +60,22 @@ export function createOverlayPages(file: string, pageCount: number): OverlayPage
       closed = true;
     },
   };
+}
+
+/** A full file system is the user's to fix: say so, naming the file, rather than a bare ENOSPC. */
+export function writeOrFull(
+  fd: number,
+  file: string,
+  data: Uint8Array,
+  position: number,
+  length = data.length,
+) {
+  try {
+    writeSync(fd, data, 0, length, position);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    throw new SynthesisError('disk-full', `${file}: the disk is full (ENOSPC) while writing the rebuilt VM`, {
+      cause: error,
+    });
+  }
 }
