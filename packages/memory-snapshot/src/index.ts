@@ -2,6 +2,16 @@
 export { type CollectedMigrationStream, type CollectOptions, collectMigrationStream } from './collect.js';
 export { MigrationStreamError, type MigrationStreamErrorCode } from './errors.js';
 export { PAGE_SIZE } from './format.js';
+export {
+  buildLibvirtSaveHeader,
+  isLibvirtSaveImage,
+  LIBVIRT_SAVE_HEADER_BYTES,
+  LIBVIRT_SAVE_MAGIC,
+  type LibvirtSaveHeader,
+  type LibvirtSaveHeaderInput,
+  parseLibvirtSaveHeader,
+  stripLibvirtSaveHeader,
+} from './libvirt-save.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export { type PageIndexer, pageIndexer } from './page-indexer.js';
 export { readMigrationStream } from './reader.js';

@@ -40,7 +40,13 @@ export interface RestoreOptions extends LaunchOptions {
 
 export type MigrationSource = Readable | AsyncIterable<Uint8Array>;
 
-export interface QemuDriver {
+/**
+ * What runs VMs for cloudlet: the direct-QEMU driver (`createQemuDriver`) and the libvirt backend
+ * (`createLibvirtBackend`) both implement it and pass one conformance suite (test/conformance.ts).
+ */
+export interface VmBackend {
+  /** Which implementation this is; recorded with a base so synthesis can say what made it. */
+  readonly kind?: VmBackendKind;
   /** Boots a VM from its spec. */
   launch(spec: VmSpecInput | VmSpec, options?: LaunchOptions): Promise<RunningVm>;
   /**
@@ -50,6 +56,11 @@ export interface QemuDriver {
    */
   restore(spec: VmSpecInput | VmSpec, stream: MigrationSource, options?: RestoreOptions): Promise<RunningVm>;
 }
+
+export type VmBackendKind = 'qemu' | 'libvirt';
+
+/** The direct-QEMU driver's name for the same contract; kept because much code says QemuDriver. */
+export type QemuDriver = VmBackend;
 
 const CONNECT_RETRY_MS = 20;
 
@@ -78,7 +89,8 @@ interface Started {
   readonly proc: QemuProcess;
 }
 
-async function connectControls(
+/** Connects the serial console and QMP of a QEMU that was just started (also used by the libvirt backend). */
+export async function connectControls(
   deps: QemuDriverDeps,
   proc: QemuProcess,
   paths: RunPaths,
@@ -181,6 +193,7 @@ async function restore(deps: QemuDriverDeps, spec: VmSpec, source: MigrationSour
 export function createQemuDriver(overrides: Partial<QemuDriverDeps> = {}): QemuDriver {
   const deps: QemuDriverDeps = { ...defaultDeps(), ...overrides };
   return {
+    kind: 'qemu',
     launch: async (spec, options = {}) => (await start(deps, parseVmSpec(spec), options, false)).vm,
     restore: (spec, source, options = {}) => restore(deps, parseVmSpec(spec), source, options),
   };

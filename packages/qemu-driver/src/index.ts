@@ -9,6 +9,8 @@ export {
   type MigrationSource,
   type QemuDriver,
   type RestoreOptions,
+  type VmBackend,
+  type VmBackendKind,
 } from './driver.js';
 export {
   DetachError,
@@ -33,6 +35,15 @@ export {
   type QemuRunner,
 } from './host/probe.js';
 export { extractLegacyRedirs, parseLegacyRedir } from './legacy-redir.js';
+export {
+  createLibvirtBackend,
+  type LibvirtBackendDeps,
+  type LibvirtBackendOptions,
+} from './libvirt/backend.js';
+export { LibvirtBackendError, type LibvirtConnection, openLibvirtConnection } from './libvirt/connection.js';
+export { type LibvirtDaemons, type LibvirtDaemonsOptions, startLibvirtDaemons } from './libvirt/daemons.js';
+export type { DomainHostDeps } from './libvirt/domain-process.js';
+export { type DomainXmlOptions, domainXml } from './libvirt/domain-xml.js';
 export { type MemorySnapshot, SNAPSHOT_MAX_BANDWIDTH } from './migration.js';
 export type { ResolvedPortForward } from './ports.js';
 export {

@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { type Clock, sleep } from '../clock.js';
+import type { ExitGuard } from '../deps.js';
+import type { QemuExit } from '../errors.js';
+import type { QemuProcess } from '../qemu-process.js';
+import type { LibvirtConnection } from './connection.js';
+
+/** Host side of a libvirt-run QEMU that the backend reads (injectable for unit tests). */
+export interface DomainHostDeps {
+  readonly clock: Clock;
+  readonly exitGuard: ExitGuard;
+  /** libvirt's run folder for QEMU domains (QEMU's pid file `<name>.pid`), /run/libvirt/qemu. */
+  readonly stateDir: string;
+  /** libvirt's per-domain QEMU log (`<name>.log`: command line and QEMU's stderr), /var/log/libvirt/qemu. */
+  readonly logDir: string;
+  readonly readFileTail: (path: string, maxBytes: number) => string;
+  /** true while `pid` is a live process (a zombie is dead: PID 1 here does not reap libvirt's QEMU). */
+  readonly processAlive: (pid: number) => boolean;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+const POLL_MS = 50;
+const PID_WAIT_MS = 5000;
+
+async function readPid(deps: DomainHostDeps, name: string): Promise<number> {
+  const deadline = deps.clock.now() + PID_WAIT_MS;
+  for (;;) {
+    const pid = Number.parseInt(deps.readFileTail(join(deps.stateDir, `${name}.pid`), 64).trim(), 10);
+    if (Number.isInteger(pid) && pid > 0) return pid;
+    if (deps.clock.now() >= deadline) throw new Error(`libvirt wrote no pid file for domain ${name}`);
+    await sleep(deps.clock, POLL_MS);
+  }
+}
+
+async function domainGone(deps: DomainHostDeps, conn: LibvirtConnection, name: string): Promise<void> {
+  const deadline = deps.clock.now() + PID_WAIT_MS;
+  while (deps.clock.now() < deadline && (await conn.isActive(name).catch(() => false))) {
+    await sleep(deps.clock, POLL_MS);
+  }
+}
+
+/**
+ * A QemuProcess for a QEMU that libvirt started: not our child, so its end is noticed by polling its pid,
+ * its stderr is libvirt's domain log, and killing it is `virDomainDestroy`. Node's exit hook destroys it
+ * (with `virsh`, synchronously); a SIGKILLed Node leaves it to libvirt, where `virsh list` shows it.
+ */
+export async function attachDomainProcess(
+  deps: DomainHostDeps,
+  conn: LibvirtConnection,
+  name: string,
+  runDir: string,
+  removeRunDirOnExit: boolean,
+): Promise<QemuProcess> {
+  const pid = await readPid(deps, name);
+  const logFile = join(deps.logDir, `${name}.log`);
+  const stderr = () => deps.readFileTail(logFile, STDERR_LIMIT);
+  let exit: QemuExit | undefined;
+  const untrack = deps.exitGuard.track({
+    kill: () => conn.destroyDomainSync(name),
+    ...(removeRunDirOnExit ? { runDir } : {}),
+  });
+  const exited = new Promise<QemuExit>((resolve) => {
+    const poll = () => {
+      if (deps.processAlive(pid)) {
+        sleep(deps.clock, POLL_MS).then(poll, poll);
+        return;
+      }
+      untrack();
+      // libvirt handles the monitor's hang-up a moment later; until then it still lists the domain.
+      void domainGone(deps, conn, name).then(() => {
+        exit = { code: null, signal: null, stderr: stderr() };
+        resolve(exit);
+      });
+    };
+    poll();
+  });
+  let killed = false;
+  return {
+    pid,
+    exited,
+    exit: () => exit,
+    stderr,
+    kill: () => {
+      if (exit !== undefined || killed) return;
+      killed = true;
+      conn.destroyDomain(name).catch(() => {}); // already gone: the poll notices either way
+    },
+    detach: () => {},
+    isDetached: () => false,
+  };
+}
