@@ -1,5 +1,14 @@
 // @cloudlet/test-vms: the tiny test VM (built by tiny/build.sh) and the guest state snapshot checks use.
 export {
+  APP_SCRIPT,
+  type AppState,
+  freePort,
+  qemuMentioning,
+  readAppState,
+  sampleAppState,
+  until,
+} from './app-workload.js';
+export {
   type FileServer,
   type FileServerOptions,
   type ServedRequest,

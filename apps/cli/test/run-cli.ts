@@ -89,6 +89,16 @@ export function waitForOutput(
   });
 }
 
+/** Starts the CLI in the background (as a long-running foreground command), its stdout and stderr in one text. */
+export function spawnCli(args: readonly string[]) {
+  const child = spawn(process.execPath, [cli, ...args]);
+  const output = { text: '' };
+  child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, output, exited, seen: (text: string) => waitForOutput(child, output, text) };
+}
+
 const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** Runs the CLI inside a real pseudo-terminal (util-linux `script`), as a user at a terminal would. */

@@ -2,75 +2,28 @@
 // $CLOUDLET_HOME); an overlay customized on A (a disk file, a tmpfs file, a running counter, httpd with a
 // CGI page, a forward in the legacy -redir syntax) is synthesized on B from the file and from HTTP URLs;
 // every piece of state answers through the forwarded port. Bad input fails clearly, leaving nothing behind.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveFile, tinyVm } from '@cloudlet/test-vms';
+import {
+  APP_SCRIPT,
+  freePort,
+  qemuMentioning,
+  sampleAppState,
+  serveFile,
+  tinyVm,
+  until,
+} from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readZip, writeZip } from '../../../packages/overlay-format/test/zip-tools.js';
-import { cli, runCli, tinyBaseArgs, waitForOutput } from './run-cli.js';
-
-const APP_SCRIPT = [
-  'echo app-disk-file > /mnt/app.txt',
-  'echo app-tmpfs-file > /tmp/app.txt',
-  'mkdir -p /mnt/www/cgi-bin',
-  // busybox httpd sends a CGI's header lines as they are: they must end in CRLF.
-  `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
-  'chmod +x /mnt/www/cgi-bin/state',
-  '(n=0; while true; do n=$((n+1)); echo $n > /tmp/counter; sleep 0.2; done) &',
-  'httpd -p 80 -h /mnt/www',
-  'sync',
-].join('\n');
-
-interface AppState {
-  disk: string;
-  tmpfs: string;
-  counter: number;
-}
-
-async function appState(port: number): Promise<AppState> {
-  const response = await fetch(`http://127.0.0.1:${port}/cgi-bin/state`, {
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = (await response.text()).trim();
-  const fields = Object.fromEntries(text.split(' ').map((kv) => kv.split('=') as [string, string]));
-  return { disk: fields.disk ?? '', tmpfs: fields.tmpfs ?? '', counter: Number(fields.counter) };
-}
+import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
 
 /** The whole customized state answers, and the counter keeps counting. */
 async function expectAppRunning(port: number): Promise<void> {
-  const first = await appState(port);
+  const [first, second] = await sampleAppState(port);
   expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect((await appState(port)).counter).toBeGreaterThan(first.counter);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** PIDs of QEMU processes whose command line mentions `text` (a home folder). */
-function qemuMentioning(text: string): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
-  return out
-    .split('\n')
-    .filter((line) => line.includes('qemu-system') && line.includes(text))
-    .map((line) => Number.parseInt(line.trim(), 10));
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  expect(second.counter).toBeGreaterThan(first.counter);
 }
 
 async function leftovers(home: string): Promise<string[]> {
@@ -106,13 +59,9 @@ describe('cloudlet synthesis (two cloudlets)', () => {
 
   it('synthesizes from the file in the foreground until Ctrl-C, then stops it (--keep: the disk stays)', async () => {
     const args = ['--home', homeB, 'synthesis', id.slice(0, 12), overlay, '--keep'];
-    const child = spawn(process.execPath, [cli, ...args]);
-    const output = { text: '' };
-    child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, output, exited, seen } = spawnCli(args);
     try {
-      await waitForOutput(child, output, 'press Ctrl-C');
+      await seen('press Ctrl-C');
       expect(output.text).toContain(`tcp 127.0.0.1:${port} -> guest 80`);
       expect(output.text).toMatch(/synthesized on base [0-9a-f]{12} in [0-9.]+ s/);
       await expectAppRunning(port);
@@ -157,23 +106,11 @@ describe('cloudlet synthesis (two cloudlets)', () => {
 
   it('--early-start from a throttled URL: the app answers, the rest arrives, Ctrl-C unmounts and cleans up', async () => {
     const server = await serveFile(overlay, { bytesPerSecond: 2e6 });
-    const child = spawn(process.execPath, [
-      cli,
-      '--home',
-      homeB,
-      'synthesis',
-      id,
-      server.url,
-      '--early-start',
-    ]);
-    const output = { text: '' };
-    child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, exited, seen } = spawnCli(['--home', homeB, 'synthesis', id, server.url, '--early-start']);
     try {
-      await waitForOutput(child, output, 'press Ctrl-C');
+      await seen('press Ctrl-C');
       await expectAppRunning(port);
-      await waitForOutput(child, output, 'the whole overlay has arrived');
+      await seen('the whole overlay has arrived');
     } finally {
       child.kill('SIGINT');
       await server.close();

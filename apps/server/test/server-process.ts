@@ -1,5 +1,5 @@
 // Runs the built cloudlet-server (dist/main.js) as a user would, on port 0, and learns its port from the log.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -46,15 +46,6 @@ export async function startServer(args: readonly string[]): Promise<ServerProces
       return exited;
     },
   };
-}
-
-/** PIDs of QEMU processes whose command line mentions `text` (a home folder). */
-export function qemuMentioning(text: string): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,stat=,args=']).toString();
-  return out
-    .split('\n')
-    .filter((line) => line.includes('qemu-system') && line.includes(text) && !/^\s*\d+\s+Z/.test(line))
-    .map((line) => Number.parseInt(line.trim(), 10));
 }
 
 export function openFds(pid: number): number {

@@ -5,7 +5,6 @@
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,63 +15,33 @@ import {
   type RemoteSession,
   type SessionEvent,
 } from '@cloudlet/core';
-import { serveFile, tinyVm } from '@cloudlet/test-vms';
+import {
+  APP_SCRIPT,
+  freePort,
+  qemuMentioning,
+  sampleAppState,
+  serveFile,
+  tinyVm,
+  until,
+} from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tinyBaseArgs } from '../../cli/test/run-cli.js';
 
 const synthesisClient = fileURLToPath(new URL('../../cli/dist/synthesis-client.js', import.meta.url));
 
-import { openFds, qemuMentioning, rssKiB, type ServerProcess, startServer } from './server-process.js';
-
-const APP_SCRIPT = [
-  'echo app-disk-file > /mnt/app.txt',
-  'echo app-tmpfs-file > /tmp/app.txt',
-  'mkdir -p /mnt/www/cgi-bin',
-  `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
-  'chmod +x /mnt/www/cgi-bin/state',
-  '(n=0; while true; do n=$((n+1)); echo $n > /tmp/counter; sleep 0.2; done) &',
-  'httpd -p 80 -h /mnt/www',
-  'sync',
-].join('\n');
+import { openFds, rssKiB, type ServerProcess, startServer } from './server-process.js';
 
 const TOKEN = 'test-token-0123456789';
 
-async function appState(port: number) {
-  const response = await fetch(`http://127.0.0.1:${port}/cgi-bin/state`, {
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = (await response.text()).trim();
-  const fields = Object.fromEntries(text.split(' ').map((kv) => kv.split('=') as [string, string]));
-  return { disk: fields.disk ?? '', tmpfs: fields.tmpfs ?? '', counter: Number(fields.counter) };
-}
-
 /** The whole customized state answers, and the counter keeps counting. */
 async function expectAppRunning(port: number): Promise<void> {
-  const first = await appState(port);
+  const [first, second] = await sampleAppState(port);
   expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect((await appState(port)).counter).toBeGreaterThan(first.counter);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  expect(second.counter).toBeGreaterThan(first.counter);
 }
 
 const guest80 = (s: RemoteSession) =>
   s.endpoints?.portForwards.find((f) => f.guestPort === 80)?.hostPort ?? 0;
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** A raw HTTP exchange, for requests the typed client would never send. */
 function rawRequest(

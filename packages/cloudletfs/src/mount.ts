@@ -120,6 +120,11 @@ function fuseOps(
   onError: MountOptions['onError'],
 ) {
   const names = [...files.keys()];
+  /** An image keeps its size: a VM's disk does not grow or shrink under it. */
+  const resize = (path: string, size: number) => {
+    const file = fileOf(path)?.file;
+    return file === undefined ? Fuse.ENOENT : size === file.size ? 0 : Fuse.EPERM;
+  };
   return {
     readdir(path: string, cb: (result: number, names?: string[]) => void) {
       if (path === '/') return cb(0, names);
@@ -138,14 +143,9 @@ function fuseOps(
     release: (_path: string, _fd: number, cb: (result: number) => void) => cb(0),
     flush: (_path: string, _fd: number, cb: (result: number) => void) => cb(0),
     fsync: (_path: string, _fd: number, _datasync: boolean, cb: (result: number) => void) => cb(0),
-    truncate(path: string, size: number, cb: (result: number) => void) {
-      const file = fileOf(path)?.file;
-      return cb(file === undefined ? Fuse.ENOENT : size === file.size ? 0 : Fuse.EPERM);
-    },
-    ftruncate(path: string, _fd: number, size: number, cb: (result: number) => void) {
-      const file = fileOf(path)?.file;
-      return cb(file === undefined ? Fuse.ENOENT : size === file.size ? 0 : Fuse.EPERM);
-    },
+    truncate: (path: string, size: number, cb: (result: number) => void) => cb(resize(path, size)),
+    ftruncate: (path: string, _fd: number, size: number, cb: (result: number) => void) =>
+      cb(resize(path, size)),
     read(
       path: string,
       _fd: number,

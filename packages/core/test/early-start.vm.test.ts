@@ -7,16 +7,10 @@ import { join } from 'node:path';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
 import { cloudletMountsUnder } from '@cloudlet/cloudletfs';
 import { openOverlay } from '@cloudlet/overlay-format';
-import { fetchStatePage, serveFile, tinyVm } from '@cloudlet/test-vms';
+import { fetchStatePage, serveFile } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createBase,
-  createOverlay,
-  profileOverlay,
-  runGuestScript,
-  synthesize,
-  waitForShell,
-} from '../src/index.js';
+import { createOverlay, profileOverlay, runGuestScript, synthesize } from '../src/index.js';
+import { createTinyBase } from './tiny-base.js';
 
 // 6 MiB of random data on disk, out of the page cache (dropped; init_on_free=1 zeroes the freed pages), so
 // the overlay's disk part is big and comes last, while the page httpd serves is small.
@@ -37,16 +31,7 @@ describe('synthesize({ earlyStart: true })', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'core-early-'));
     registry = await openBaseRegistry({ home: join(work, 'home') });
-    const tiny = tinyVm();
-    ({ base } = await createBase({
-      registry,
-      disk: tiny.disk,
-      memoryMiB: tiny.memoryMiB,
-      kernel: tiny.kernel,
-      initrd: tiny.initrd,
-      append: tiny.append,
-      prepare: (vm) => waitForShell(vm),
-    }));
+    base = await createTinyBase(registry);
     overlayFile = join(work, 'big.zip');
     await createOverlay({
       registry,

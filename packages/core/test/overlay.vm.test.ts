@@ -9,10 +9,10 @@ import { promisify } from 'node:util';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
 import { hashChunk } from '@cloudlet/delta';
 import { collectMigrationStream, pageIndexer } from '@cloudlet/memory-snapshot';
-import { tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesizeAndFetch } from '../../../examples/synthesize.js';
-import { applyOverlay, createBase, createOverlay, runGuestScript, waitForShell } from '../src/index.js';
+import { applyOverlay, createOverlay, runGuestScript } from '../src/index.js';
+import { createTinyBase } from './tiny-base.js';
 
 const run = promisify(execFile);
 
@@ -41,21 +41,11 @@ describe('createOverlay / applyOverlay on the tiny VM', () => {
   let work: string;
   let registry: BaseRegistry;
   let base: BaseInfo;
-  const tiny = tinyVm();
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'core-overlay-'));
     registry = await openBaseRegistry({ home: join(work, 'home') });
-    const created = await createBase({
-      registry,
-      disk: tiny.disk,
-      memoryMiB: tiny.memoryMiB,
-      kernel: tiny.kernel,
-      initrd: tiny.initrd,
-      append: tiny.append,
-      prepare: (vm) => waitForShell(vm),
-    });
-    base = created.base;
+    base = await createTinyBase(registry);
   });
   afterAll(async () => {
     registry?.close();

@@ -1,0 +1,18 @@
+// The base most core VM tests start from: the tiny VM booted to its shell, snapshotted and registered.
+import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
+import { tinyVm } from '@cloudlet/test-vms';
+import { createBase, waitForShell } from '../src/index.js';
+
+export async function createTinyBase(registry: BaseRegistry): Promise<BaseInfo> {
+  const tiny = tinyVm();
+  const { base } = await createBase({
+    registry,
+    disk: tiny.disk,
+    memoryMiB: tiny.memoryMiB,
+    kernel: tiny.kernel,
+    initrd: tiny.initrd,
+    append: tiny.append,
+    prepare: (vm) => waitForShell(vm),
+  });
+  return base;
+}
