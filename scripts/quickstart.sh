@@ -12,6 +12,8 @@ readonly PNPM_VERSION=12.21.0
 readonly APT_PACKAGES=(
   qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio util-linux
   libfuse2 fuse3 pkg-config xdelta3 xz-utils zstd ca-certificates
+  # the libvirt backend: daemons + virsh, and libvirt-dev to build @unraid/libvirt (pkg-config above)
+  libvirt-daemon-system libvirt-clients libvirt-dev
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -8,7 +8,13 @@ import {
   SynthesisError,
 } from '@cloudlet/core';
 import { OverlayFormatError } from '@cloudlet/overlay-format';
-import { QemuExitedError, QmpError, SerialTimeoutError, VmSpecError } from '@cloudlet/qemu-driver';
+import {
+  LibvirtBackendError,
+  QemuExitedError,
+  QmpError,
+  SerialTimeoutError,
+  VmSpecError,
+} from '@cloudlet/qemu-driver';
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { UsageError } from './prepare.js';
 
@@ -31,6 +37,7 @@ const EXPECTED = [
   SerialTimeoutError,
   VmSpecError,
   UsageError,
+  LibvirtBackendError,
 ];
 
 /** Prints one clear line for an error and returns the exit code. */

@@ -11,7 +11,7 @@ import { rowById } from './database.js';
 import { RegistryError } from './errors.js';
 import { fsyncDirSync, fsyncFile } from './fs-util.js';
 import { BASE_FILES } from './layout.js';
-import { BASE_FORMAT_VERSION, type BaseManifest, serializeManifest } from './manifest.js';
+import { BASE_FORMAT_VERSION, type BaseManifest, serializeManifest, type VmBackendName } from './manifest.js';
 import type { ProgressListener } from './progress.js';
 import { checkRawDisk } from './raw-disk-check.js';
 
@@ -20,6 +20,7 @@ export interface FinishInput {
   spec: VmSpec;
   qemuVersion: string;
   cpuModel: string;
+  backend?: VmBackendName | undefined;
   label?: string | undefined;
   createdAt: string;
   /** Import: the manifest the package declares; every digest and the id must match it. */
@@ -81,6 +82,7 @@ function manifestOf(analysis: BaseAnalysis, input: FinishInput): BaseManifest {
       qemuVersion: input.qemuVersion,
       machineType: prologue.machineType,
       cpuModel: input.cpuModel,
+      ...(input.backend === undefined ? {} : { backend: input.backend }),
     },
     disk: {
       bytes: digests.diskBytes,

@@ -74,6 +74,7 @@ export async function importBaseFrom(
           spec: manifest.spec,
           qemuVersion: manifest.hostFacts.qemuVersion,
           cpuModel: manifest.hostFacts.cpuModel,
+          backend: manifest.hostFacts.backend,
           label: manifest.label,
           createdAt: manifest.createdAt,
           expected: manifest,

@@ -12,7 +12,10 @@ export {
   BASE_FORMAT_VERSION,
   type BaseManifest,
   BaseManifestSchema,
+  baseBackend,
   type HostFacts,
+  HostFactsSchema,
+  type VmBackendName,
 } from './manifest.js';
 export { BULK_MEMBERS, MANIFEST_MEMBER } from './package-format.js';
 export { localSpec, portableSpec } from './portable-spec.js';

@@ -17,7 +17,19 @@ export const HostFactsSchema = z.strictObject({
   machineType: z.string().min(1).max(256),
   /** The CPU model the snapshot was taken with (the spec's `cpu`). */
   cpuModel: z.string().min(1).max(200),
+  /**
+   * Which VmBackend ran the VM the snapshot was taken from. Bases made before backends existed have none:
+   * they were made by the direct-QEMU driver: read it with `baseBackend`. Optional in the type as well, so
+   * host facts written before it stay valid as they are.
+   */
+  backend: z.enum(['qemu', 'libvirt']).optional(),
 });
+export type VmBackendName = 'qemu' | 'libvirt';
+
+/** The backend that made a base: what its manifest says, 'qemu' for bases older than the field. */
+export function baseBackend(hostFacts: { readonly backend?: VmBackendName | undefined }): VmBackendName {
+  return hostFacts.backend ?? 'qemu';
+}
 export type HostFacts = z.output<typeof HostFactsSchema>;
 
 const BootFileSchema = z.strictObject({

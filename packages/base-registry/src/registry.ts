@@ -17,6 +17,7 @@ import { type ExportOptions, type ExportResult, exportBaseTo } from './export-ba
 import { finishBase } from './finish-base.js';
 import { type ImportOptions, importBaseFrom } from './import-base.js';
 import { defaultHome, homeLayout } from './layout.js';
+import type { VmBackendName } from './manifest.js';
 import { portableSpec } from './portable-spec.js';
 import type { ProgressListener } from './progress.js';
 import { type ReconcileReport, reconcileHome } from './reconcile.js';
@@ -41,7 +42,8 @@ export interface OpenBaseRegistryOptions {
 export interface RegisterOptions {
   /** The spec the snapshot was taken with (driver input or parsed; file paths as used). */
   spec: unknown;
-  hostFacts: { qemuVersion: string; cpuModel?: string };
+  /** `backend`: the VmBackend that ran the VM (default 'qemu', the direct driver). */
+  hostFacts: { qemuVersion: string; cpuModel?: string; backend?: VmBackendName };
   label?: string;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -162,6 +164,7 @@ export async function openBaseRegistry(options: OpenBaseRegistryOptions = {}): P
             spec: portableSpec(given),
             qemuVersion: opts.hostFacts.qemuVersion,
             cpuModel: opts.hostFacts.cpuModel ?? given.cpu,
+            backend: opts.hostFacts.backend ?? 'qemu',
             label: opts.label,
             createdAt: ctx.now().toISOString(),
           },

@@ -92,7 +92,12 @@ describe('register, list, get, remove', () => {
     expect(base.createdAt).toBe(now.toISOString());
     expect(base.diskBytes).toBe(DEFAULT_DISK.bytes);
     expect(base.memoryPages).toBe(DEFAULT_MEMORY.ramPages + 4);
-    expect(base.hostFacts).toEqual({ qemuVersion: '7.2.22', machineType: MACHINE_TYPE, cpuModel: 'qemu64' });
+    expect(base.hostFacts).toEqual({
+      qemuVersion: '7.2.22',
+      machineType: MACHINE_TYPE,
+      cpuModel: 'qemu64',
+      backend: 'qemu',
+    });
     expect(base.spec.disks[0]?.file).toBe('disk.raw');
     expect(base.localSpec.disks[0]?.file).toBe(join(home, 'bases', base.id, 'disk.raw'));
     expect(await tree(join(home, 'bases'))).toEqual(

@@ -70,7 +70,7 @@ export async function createBase(options: CreateBaseOptions): Promise<RegisterRe
     }
     return await registry.register(staging, {
       spec,
-      hostFacts: { qemuVersion: version, cpuModel: vm.spec.cpu },
+      hostFacts: { qemuVersion: version, cpuModel: vm.spec.cpu, backend: driver.kind ?? 'qemu' },
       ...(options.label === undefined ? {} : { label: options.label }),
       ...(onProgress === undefined ? {} : { onProgress }),
     });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { createBase } from '@cloudlet/core';
 import type { Command } from 'commander';
+import { type BackendOptions, driverFrom, withBackendOptions } from '../backend.js';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
 import {
@@ -11,7 +12,7 @@ import {
   withReadyOptions,
 } from '../prepare.js';
 
-interface BaseOptions extends ReadyOptions {
+interface BaseOptions extends ReadyOptions, BackendOptions {
   memory: number;
   cpus: number;
   kernel?: string;
@@ -32,6 +33,7 @@ export function registerBase(program: Command): void {
     .option('--initrd <file>', 'initrd for --kernel')
     .option('--append <cmdline>', 'kernel command line for --kernel')
     .option('--label <text>', 'a name to show in list-base');
+  withBackendOptions(command);
   withReadyOptions(command, 'show a VNC display (unix socket); press Enter to snapshot')
     .addHelpText(
       'after',
@@ -40,9 +42,11 @@ export function registerBase(program: Command): void {
     .action(async (disk: string, qemuArgs: string[], options: BaseOptions, command: Command) => {
       const signals = readySignalsFrom(options);
       const progress = progressFor(command);
+      const driver = driverFrom(options);
       await withRegistry(command, async (registry) => {
         const result = await createBase({
           registry,
+          ...driver,
           disk: resolve(disk),
           memoryMiB: options.memory,
           cpus: options.cpus,

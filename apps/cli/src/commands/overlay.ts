@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { createOverlay, type DeltaChoice, profileOverlay, type SynthesizedVm } from '@cloudlet/core';
 import type { VmSpec } from '@cloudlet/qemu-driver';
 import { type Command, Option } from 'commander';
+import { type BackendOptions, driverFrom, withBackendOptions } from '../backend.js';
 import { baseIdFor } from '../base-arg.js';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
@@ -14,7 +15,7 @@ import {
   withReadyOptions,
 } from '../prepare.js';
 
-interface OverlayOptions extends ReadyOptions {
+interface OverlayOptions extends ReadyOptions, BackendOptions {
   output: string;
   codec: 'zstd' | 'xz';
   level?: number;
@@ -31,6 +32,7 @@ export function registerOverlay(program: Command): void {
     .argument('<base>', 'base id (or unique prefix), or the path of a registered base disk')
     .argument('[qemuArgs...]', 'after `--`: -redir tcp:HOST::GUEST forwards, carried inside the overlay')
     .option('-o, --output <file>', 'overlay file to write', 'overlay.zip');
+  withBackendOptions(command);
   withReadyOptions(command, 'show the VM on VNC (a base made with --vnc); press Enter to snapshot')
     .addOption(new Option('--codec <name>', 'segment compression').choices(['zstd', 'xz']).default('zstd'))
     .option('--level <n>', 'compression level (zstd 1-19, xz 0-9)', positiveInt)
@@ -49,9 +51,11 @@ export function registerOverlay(program: Command): void {
     .action(async (baseArg: string, qemuArgs: string[], options: OverlayOptions, command: Command) => {
       const signals = readySignalsFrom(options);
       const progress = progressFor(command);
+      const driver = driverFrom(options);
       await withRegistry(command, async (registry) => {
         const result = await createOverlay({
           registry,
+          ...driver,
           base: baseIdFor(registry, baseArg),
           output: resolve(options.output),
           qemuArgs,

@@ -2,13 +2,14 @@ import { resolve } from 'node:path';
 import { type SynthesizedVm, stopDetachedSynthesis, synthesize } from '@cloudlet/core';
 import { extractLegacyRedirs } from '@cloudlet/qemu-driver';
 import type { Command } from 'commander';
+import { type BackendOptions, driverFrom, withBackendOptions } from '../backend.js';
 import { baseIdFor } from '../base-arg.js';
 import { print, progressFor, withRegistry } from '../context.js';
 import { formatBytes, shortId } from '../format.js';
 import { UsageError } from '../prepare.js';
 import { clientFor, remoteSynthesis } from './remote.js';
 
-interface SynthesisOptions {
+interface SynthesisOptions extends BackendOptions {
   server?: string;
   url?: string;
   token?: string;
@@ -62,7 +63,7 @@ function untilStopped(s: SynthesizedVm): Promise<string> {
 }
 
 export function registerSynthesis(program: Command): void {
-  program
+  const command = program
     .command('synthesis')
     .description('rebuild the customized VM of an overlay on this cloudlet and resume it')
     .argument('[base]', 'base id (or unique prefix), or the path of a registered base disk')
@@ -82,99 +83,106 @@ export function registerSynthesis(program: Command): void {
     .option(
       '--early-start',
       'resume once the memory is in; the disk keeps arriving through cloudletfs (no --detach, no --keep)',
-    )
-    .action(
-      async (
-        first: string | undefined,
-        second: string | undefined,
-        qemuArgs: string[],
-        options: SynthesisOptions,
-        command: Command,
-      ) => {
-        const { portForwards, args: rest } = extractLegacyRedirs(qemuArgs);
-        if (rest.length > 0)
-          throw new UsageError(`unsupported QEMU arguments: ${rest.join(' ')} (only -redir)`);
-        const progress = progressFor(command);
-        if (options.server !== undefined) {
-          // On a server: [base] <overlay> or [base] --url URL; -redir names guest ports (host ports are the server's).
-          const positional = [first, second].filter((a): a is string => a !== undefined);
-          const overlay = options.url ?? positional.pop();
-          const base = positional.pop();
-          if (overlay === undefined || positional.length > 0)
-            throw new UsageError('synthesis --server takes [base] <overlay.zip> or [base] --url URL');
-          await remoteSynthesis({
-            client: clientFor(options.server, options.token),
-            overlay: isUrl(overlay) ? overlay : resolve(overlay),
-            ...(base === undefined ? {} : { base }),
-            ports: portForwards.map((f) => ({ guestPort: f.guestPort, proto: f.proto ?? 'tcp' })),
-            vnc: options.vnc === true,
-            earlyStart: options.earlyStart === true,
-            detach: options.detach === true,
-            json: options.json === true,
-            progress,
-          });
-          return;
-        }
-        if (first === undefined || second === undefined)
-          throw new UsageError('synthesis takes <base> <overlay> (or --server HOST:PORT <overlay>)');
-        if (options.earlyStart === true && (options.detach === true || options.keep === true))
-          throw new UsageError('--early-start serves the disk from this command: no --detach or --keep');
-        const baseArg = first;
-        const overlayArg = options.url ?? second;
-        await withRegistry(command, async (registry) => {
-          const s = await synthesize({
-            registry,
-            // An id goes as given: synthesis says which bases are registered when it is not one of them.
-            base: baseArg.includes('/') ? baseIdFor(registry, baseArg) : baseArg,
-            overlay: isUrl(overlayArg) ? overlayArg : resolve(overlayArg),
-            ...(portForwards.length > 0 ? { portForwards } : {}),
-            ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
-            detachable: options.detach === true,
-            earlyStart: options.earlyStart === true,
-            vnc: options.vnc === true,
-            onProgress: (p) => {
-              if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)
-                progress.update({
-                  stage: 'applying overlay',
-                  bytesDone: p.bytesDone,
-                  totalBytes: p.totalBytes,
-                });
-              else if (p.stage === 'resume') {
-                progress.done();
-                progress.note('resuming the VM');
-              }
-            },
-          });
-          if (options.detach === true) {
-            const detached = await s.detach();
-            if (options.json === true) print(JSON.stringify(synthesisJson(s, true), null, 2));
-            else {
-              printEndpoints(s);
-              print(`detached: QEMU pid ${detached.pid} keeps running; stop it and remove its files with`);
-              print(`  cloudlet stop ${s.workDir}`);
+    );
+  withBackendOptions(command).action(
+    async (
+      first: string | undefined,
+      second: string | undefined,
+      qemuArgs: string[],
+      options: SynthesisOptions,
+      command: Command,
+    ) => {
+      const { portForwards, args: rest } = extractLegacyRedirs(qemuArgs);
+      if (rest.length > 0)
+        throw new UsageError(`unsupported QEMU arguments: ${rest.join(' ')} (only -redir)`);
+      const progress = progressFor(command);
+      if (options.server !== undefined) {
+        // On a server: [base] <overlay> or [base] --url URL; -redir names guest ports (host ports are the server's).
+        const positional = [first, second].filter((a): a is string => a !== undefined);
+        const overlay = options.url ?? positional.pop();
+        const base = positional.pop();
+        if (overlay === undefined || positional.length > 0)
+          throw new UsageError('synthesis --server takes [base] <overlay.zip> or [base] --url URL');
+        await remoteSynthesis({
+          client: clientFor(options.server, options.token),
+          overlay: isUrl(overlay) ? overlay : resolve(overlay),
+          ...(base === undefined ? {} : { base }),
+          ports: portForwards.map((f) => ({ guestPort: f.guestPort, proto: f.proto ?? 'tcp' })),
+          vnc: options.vnc === true,
+          earlyStart: options.earlyStart === true,
+          detach: options.detach === true,
+          json: options.json === true,
+          progress,
+        });
+        return;
+      }
+      if (first === undefined || second === undefined)
+        throw new UsageError('synthesis takes <base> <overlay> (or --server HOST:PORT <overlay>)');
+      if (options.earlyStart === true && (options.detach === true || options.keep === true))
+        throw new UsageError('--early-start serves the disk from this command: no --detach or --keep');
+      if (options.backend === 'libvirt' && (options.detach === true || options.earlyStart === true))
+        throw new UsageError(
+          '--backend libvirt: no --detach (libvirt keeps the domain, not a pid) and no --early-start ' +
+            '(libvirt restores from a save image, cloudletfs is not wired in) yet',
+        );
+      const driver = driverFrom(options);
+      const baseArg = first;
+      const overlayArg = options.url ?? second;
+      await withRegistry(command, async (registry) => {
+        const s = await synthesize({
+          registry,
+          ...driver,
+          // An id goes as given: synthesis says which bases are registered when it is not one of them.
+          base: baseArg.includes('/') ? baseIdFor(registry, baseArg) : baseArg,
+          overlay: isUrl(overlayArg) ? overlayArg : resolve(overlayArg),
+          ...(portForwards.length > 0 ? { portForwards } : {}),
+          ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
+          detachable: options.detach === true,
+          earlyStart: options.earlyStart === true,
+          vnc: options.vnc === true,
+          onProgress: (p) => {
+            if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)
+              progress.update({
+                stage: 'applying overlay',
+                bytesDone: p.bytesDone,
+                totalBytes: p.totalBytes,
+              });
+            else if (p.stage === 'resume') {
+              progress.done();
+              progress.note('resuming the VM');
             }
-            return;
-          }
-          if (options.json === true) print(JSON.stringify(synthesisJson(s, false), null, 2));
+          },
+        });
+        if (options.detach === true) {
+          const detached = await s.detach();
+          if (options.json === true) print(JSON.stringify(synthesisJson(s, true), null, 2));
           else {
             printEndpoints(s);
-            print('running; press Ctrl-C to stop the VM and remove its files');
+            print(`detached: QEMU pid ${detached.pid} keeps running; stop it and remove its files with`);
+            print(`  cloudlet stop ${s.workDir}`);
           }
-          let failure: unknown;
-          s.arrived.then(
-            () => options.earlyStart === true && progress.note('the whole overlay has arrived'),
-            (error: unknown) => {
-              failure = error;
-            },
-          );
-          const why = await untilStopped(s);
-          if (failure !== undefined) throw failure; // early start: the VM was stopped after a fetch failed
-          progress.note(`${why}: stopping the VM`);
-          await s.stop({ keepDisk: options.keep === true });
-          progress.note(options.keep === true ? `kept the disk ${s.disk}` : `removed ${s.workDir}`);
-        });
-      },
-    );
+          return;
+        }
+        if (options.json === true) print(JSON.stringify(synthesisJson(s, false), null, 2));
+        else {
+          printEndpoints(s);
+          print('running; press Ctrl-C to stop the VM and remove its files');
+        }
+        let failure: unknown;
+        s.arrived.then(
+          () => options.earlyStart === true && progress.note('the whole overlay has arrived'),
+          (error: unknown) => {
+            failure = error;
+          },
+        );
+        const why = await untilStopped(s);
+        if (failure !== undefined) throw failure; // early start: the VM was stopped after a fetch failed
+        progress.note(`${why}: stopping the VM`);
+        await s.stop({ keepDisk: options.keep === true });
+        progress.note(options.keep === true ? `kept the disk ${s.disk}` : `removed ${s.workDir}`);
+      });
+    },
+  );
 }
 
 export function registerStop(program: Command): void {
