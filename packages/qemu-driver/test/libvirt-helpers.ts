@@ -1,12 +1,21 @@
 // The libvirt daemons for tests: started here when none answers (no systemd), stopped by PID by the last
 // test process that used them.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LibvirtDaemons, openLibvirtConnection, startLibvirtDaemons } from '../src/index.js';
 
 export async function libvirtForTests(): Promise<LibvirtDaemons> {
-  return startLibvirtDaemons({ dir: await mkdtemp(join(tmpdir(), 'cloudlet-libvirtd-')) });
+  const dir = await mkdtemp(join(tmpdir(), 'cloudlet-libvirtd-'));
+  const daemons = await startLibvirtDaemons({ dir });
+  return {
+    ...daemons,
+    // The logs go with the test process; a daemon it started and handed over still runs from its binary.
+    stop: async () => {
+      await daemons.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Domains whose names this package gives (`cloudlet-…`), running or defined. */
