@@ -1,58 +1,19 @@
-// The synthesis acceptance flow (trimmed) with `--backend libvirt`: a base made under libvirt on cloudlet A,
-// exported to B; an overlay customized under libvirt (disk file, tmpfs file, running counter, httpd with a
-// CGI page, a -redir forward); synthesized on B under libvirt and, with the same hardware, by the direct
-// driver; every piece of state answers through the forwarded port; nothing is left (no domain, no QEMU, no
-// files). A daemon that does not answer is one clear line.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createCloudletClient } from '@cloudlet/core';
 import type { LibvirtDaemons } from '@cloudlet/qemu-driver';
-import { tinyVm } from '@cloudlet/test-vms';
+import { APP_SCRIPT, freePort, sampleAppState, tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudletDomains, libvirtForTests } from '../../../packages/qemu-driver/test/libvirt-helpers.js';
 import { qemuAlive } from '../../../packages/qemu-driver/test/vm-helpers.js';
-import { cli, runCli, tinyBaseArgs, waitForOutput } from './run-cli.js';
-
-const APP_SCRIPT = [
-  'echo app-disk-file > /mnt/app.txt',
-  'echo app-tmpfs-file > /tmp/app.txt',
-  'mkdir -p /mnt/www/cgi-bin',
-  `printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\necho "disk=$(cat /mnt/app.txt) tmpfs=$(cat /tmp/app.txt) counter=$(cat /tmp/counter)"\\n' > /mnt/www/cgi-bin/state`,
-  'chmod +x /mnt/www/cgi-bin/state',
-  '(n=0; while true; do n=$((n+1)); echo $n > /tmp/counter; sleep 0.2; done) &',
-  'httpd -p 80 -h /mnt/www',
-  'sync',
-].join('\n');
-
-async function appState(port: number) {
-  const response = await fetch(`http://127.0.0.1:${port}/cgi-bin/state`, {
-    signal: AbortSignal.timeout(10_000),
-  });
-  const fields = Object.fromEntries(
-    (await response.text())
-      .trim()
-      .split(' ')
-      .map((kv) => kv.split('=') as [string, string]),
-  );
-  return { disk: fields.disk, tmpfs: fields.tmpfs, counter: Number(fields.counter) };
-}
+import { startServer } from '../../server/test/server-process.js';
+import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
 
 async function expectAppRunning(port: number): Promise<void> {
-  const first = await appState(port);
+  const [first, second] = await sampleAppState(port);
   expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect((await appState(port)).counter).toBeGreaterThan(first.counter);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  expect(second.counter).toBeGreaterThan(first.counter);
 }
 
 /** `cloudlet synthesis` in the foreground until its VM answers, then Ctrl-C; resolves with the exit code. */
@@ -60,13 +21,9 @@ async function synthesizeAndStop(
   args: string[],
   port: number,
 ): Promise<{ code: number | null; pid: number }> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { text: '' };
-  child.stdout.on('data', (d: Buffer) => (output.text += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output.text += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { child, output, exited, seen } = spawnCli(args);
   try {
-    await waitForOutput(child, output, 'press Ctrl-C');
+    await seen('press Ctrl-C');
     const started = performance.now();
     await expectAppRunning(port);
     console.log(
@@ -158,6 +115,22 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
     const { code } = await synthesizeAndStop(['--home', homeB, 'synthesis', id, overlay], port);
     expect(code).toBe(0);
     expect(await readdir(join(homeB, 'synthesis')).catch(() => [])).toEqual([]);
+  });
+
+  it('cloudlet-server --backend libvirt: an uploaded overlay runs in a held session; closing leaves no domain', async () => {
+    const server = await startServer(['--home', homeB, ...libvirt()]);
+    try {
+      const client = createCloudletClient({ server: server.url });
+      const session = await client.synthesize({ overlay, ports: [{ guestPort: 80, proto: 'tcp' }] });
+      const hostPort = session.endpoints?.portForwards.find((f) => f.guestPort === 80)?.hostPort ?? 0;
+      await expectAppRunning(hostPort);
+      expect(await cloudletDomains(daemons.uri)).toHaveLength(1);
+      await client.closeSession(session.id);
+      expect(await cloudletDomains(daemons.uri)).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+    expect(await readdir(join(homeB, 'sessions')).catch(() => [])).toEqual([]);
   });
 
   it('a daemon that does not answer, or a mistaken URI: one clear line, nothing left', async () => {

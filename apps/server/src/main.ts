@@ -3,8 +3,8 @@ import { isIP } from 'node:net';
 import { openBaseRegistry, openSessionStore } from '@cloudlet/base-registry';
 import { DEFAULT_SERVER_PORT, stopDetachedSynthesis, synthesize } from '@cloudlet/core';
 import { openOverlay, openOverlaySource } from '@cloudlet/overlay-format';
-import { stopDetachedVm } from '@cloudlet/qemu-driver';
-import { Command, InvalidArgumentError } from 'commander';
+import { createLibvirtBackend, stopDetachedVm } from '@cloudlet/qemu-driver';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { advertise } from './advertise.js';
 import { createCloudletApp, SERVER_VERSION } from './app.js';
 import { recoverSessions } from './recover.js';
@@ -32,6 +32,8 @@ interface Flags {
   advertise?: boolean;
   name?: string;
   logLevel: string;
+  backend: 'qemu' | 'libvirt';
+  connect?: string;
 }
 
 const program = new Command()
@@ -54,6 +56,12 @@ const program = new Command()
   .option('--advertise', 'publish _cloudlet._tcp over mDNS')
   .option('--name <name>', 'the mDNS instance name')
   .option('--log-level <level>', 'fatal, error, warn, info, debug or silent', 'info')
+  .addOption(
+    new Option('--backend <name>', "who runs the sessions' VMs: QEMU directly, or libvirt")
+      .choices(['qemu', 'libvirt'])
+      .default('qemu'),
+  )
+  .option('--connect <uri>', 'with --backend libvirt: the libvirt URI (default qemu:///system)')
   .showHelpAfterError();
 
 program.parse();
@@ -68,6 +76,13 @@ if (!isLoopback(flags.host) && token === undefined && flags.insecure !== true)
 const forwardAddress = flags.forwardAddress ?? (isIP(flags.host) === 4 ? flags.host : '127.0.0.1');
 if (isIP(forwardAddress) !== 4) fail(`--forward-address ${forwardAddress} is not an IPv4 address`);
 
+if (flags.connect !== undefined && flags.backend !== 'libvirt') fail('--connect needs --backend libvirt');
+// libvirt keeps its domains itself: such sessions are held by this server, not detached QEMU processes.
+const libvirt =
+  flags.backend === 'libvirt'
+    ? createLibvirtBackend(flags.connect === undefined ? {} : { uri: flags.connect })
+    : undefined;
+
 const log = (line: string) => process.stderr.write(`cloudlet-server: ${line}\n`);
 const registry = await openBaseRegistry({
   ...(flags.home === undefined ? {} : { home: flags.home }),
@@ -80,7 +95,8 @@ const server = createCloudletApp(
   {
     registry,
     store,
-    synthesize,
+    synthesize: libvirt === undefined ? synthesize : (options) => synthesize({ ...options, driver: libvirt }),
+    holdVms: libvirt !== undefined,
     stopDetachedSynthesis,
     openUpload: streamingUpload,
     openUrl: async (url, spoolDir, onBytes) => {

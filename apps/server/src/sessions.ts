@@ -60,6 +60,8 @@ export interface SessionDeps {
   readonly log: (message: string) => void;
   /** Whether a detached QEMU still runs (default: /proc/PID is not a zombie and names the run folder). */
   readonly isVmRunning?: (pid: number, runDir: string) => boolean;
+  /** Keep every session's VM held by this process instead of detached (the libvirt backend cannot detach). */
+  readonly holdVms?: boolean;
   /** How often ready sessions are checked for a VM that went away on its own (default 2000 ms). */
   readonly watchEveryMs?: number;
 }
@@ -103,7 +105,7 @@ interface Session {
   timings?: RemoteTimings;
   error?: RemoteError;
   detached?: DetachedSynthesis;
-  /** An early-start VM, held by this process (its disk is served from here). */
+  /** A VM held by this process (early start serves its disk from here; libvirt cannot detach). */
   vm?: SynthesizedVm;
   /** Settles when the synthesis has succeeded or everything of a failed one is gone. */
   running?: Promise<void>;
@@ -120,6 +122,8 @@ export function createSessionManager(deps: SessionDeps) {
   const sessions = new Map<string, Session>();
   const sessionsDir = join(deps.registry.home, 'sessions');
 
+  /** Early start serves the disk from here, and libvirt cannot detach: those VMs stay with this process. */
+  const held = (request: SessionRequest) => request.earlyStart === true || deps.holdVms === true;
   const active = () => [...sessions.values()].filter((s) => s.state === 'creating' || s.state === 'ready');
   const elapsed = (s: Session) => (performance.now() - s.started) / 1000;
 
@@ -264,7 +268,8 @@ export function createSessionManager(deps: SessionDeps) {
       overlay: opened,
       workDir: join(s.dir, 'vm'),
       portForwards: forwardsFor(request, opened),
-      ...(request.earlyStart === true ? { earlyStart: true } : { detachable: true }),
+      ...(request.earlyStart === true ? { earlyStart: true } : {}),
+      ...(held(request) ? {} : { detachable: true }),
       signal,
       ...(request.base === undefined ? {} : { base: request.base }),
       ...(request.vnc === true ? { vnc: true } : {}),
@@ -276,7 +281,7 @@ export function createSessionManager(deps: SessionDeps) {
       await vm.stop().catch(() => {});
       signal.throwIfAborted();
     }
-    if (request.earlyStart === true) s.vm = vm;
+    if (held(request)) s.vm = vm;
     else s.detached = await vm.detach();
     const e = vm.endpoints;
     s.endpoints = {
