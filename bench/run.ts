@@ -190,6 +190,7 @@ async function benchWorkload(
   server: ThrottledServer,
   files: string,
   work: string,
+  noFree: { registry: BaseRegistry; id: string },
 ): Promise<WorkloadResult> {
   const appUrl = server.url.replace('127.0.0.1', '10.0.2.2');
   const overlayFile = join(files, `${w.name}.zip`);
@@ -239,6 +240,8 @@ async function benchWorkload(
     ['dedup off', { dedup: false }],
     ['delta off', { delta: 'none' }],
     ['trim off', { trim: false }],
+    // The same base booted without init_on_free=1 (a second registry: the id is the disk's hash).
+    ['free memory off', { registry: noFree.registry, base: noFree.id }],
   ];
   for (const [name, extra] of offs) {
     const vr: CreationRun[] = [];
@@ -323,10 +326,11 @@ async function main() {
   await sh('tar', ['-cf', join(files, 'app.tar'), '--transform', 's,.*/,,', ...APP_FILES]);
   const server = await startThrottledServer(files);
   const registry = await openBaseRegistry({ home: join(work, 'home') });
+  const noFreeRegistry = await openBaseRegistry({ home: join(work, 'home-no-free') });
   const results: WorkloadResult[] = [];
   const baseIndexes: NonNullable<BenchResults['baseIndexes']> = {};
   try {
-    const bases = new Map<BaseName, { id: string; disk: string; memory: string }>();
+    const bases = new Map<BaseName, { id: string; disk: string; memory: string; noFreeId: string }>();
     for (const name of new Set(workloads.map((w) => w.base))) {
       log(`building/registering the ${name} base`);
       const vm = await buildVm(name);
@@ -336,7 +340,19 @@ async function main() {
         label: `bench-${name}`,
         prepare: (v) => waitForShell(v),
       });
-      bases.set(name, { id: base.id, disk: base.paths.disk, memory: base.paths.memory });
+      const { base: noFreeBase } = await createBase({
+        registry: noFreeRegistry,
+        ...vm,
+        append: vm.append.replace(/\s*\binit_on_free=1\b/, ''),
+        label: `bench-${name}-no-free`,
+        prepare: (v) => waitForShell(v),
+      });
+      bases.set(name, {
+        id: base.id,
+        disk: base.paths.disk,
+        memory: base.paths.memory,
+        noFreeId: noFreeBase.id,
+      });
       const lookup = createDedupLookup(await registry.openIndexes(base.id));
       baseIndexes[name] = {
         lookupMB: lookup.memoryBytes / 1e6,
@@ -346,7 +362,12 @@ async function main() {
     for (const w of workloads) {
       const b = bases.get(w.base);
       if (b === undefined) throw new Error(`no ${w.base} base`);
-      results.push(await benchWorkload(registry, b.id, b, w, server, files, work));
+      results.push(
+        await benchWorkload(registry, b.id, b, w, server, files, work, {
+          registry: noFreeRegistry,
+          id: b.noFreeId,
+        }),
+      );
     }
     const deltaIndex = quick ? undefined : await deltaIndexBench();
     const m1 = machine();
@@ -374,7 +395,13 @@ async function main() {
     const json = `${JSON.stringify(out, null, 2)}\n`;
     const stamp = date.replace(/:/g, '-').replace(/\..*$/, '');
     await writeFile(join(dir, `${stamp}${quick ? '-quick' : ''}.json`), json);
-    if (!quick) await writeFile(join(dir, 'latest.json'), json);
+    const written = [join(dir, `${stamp}${quick ? '-quick' : ''}.json`)];
+    if (!quick) {
+      await writeFile(join(dir, 'latest.json'), json);
+      written.push(join(dir, 'latest.json'));
+    }
+    // In the repository's JSON style (biome check covers bench/results).
+    await sh(join(root, 'node_modules/.bin/biome'), ['format', '--write', ...written]).catch(() => {});
     const md = renderResults(out);
     if (!quick && values['no-docs'] !== true) {
       const doc = join(root, 'docs/benchmarks.md');
@@ -384,6 +411,7 @@ async function main() {
     console.log(md);
   } finally {
     registry.close();
+    noFreeRegistry.close();
     await server.close();
     await rm(work, { recursive: true, force: true });
   }

@@ -59,7 +59,7 @@ function ablationRows(ws: readonly WorkloadResult[]) {
       const v = w.variants[name]?.median.bytes;
       return v === undefined ? '—' : `${int(v)} (${share(v, on)})`;
     };
-    return [w.name, int(on), cell('dedup off'), cell('delta off'), cell('trim off')];
+    return [w.name, int(on), cell('dedup off'), cell('delta off'), cell('trim off'), cell('free memory off')];
   });
 }
 
@@ -144,7 +144,10 @@ export function renderResults(r: BenchResults): string {
       "elimination is not switchable per overlay (`init_on_free=1` is on the base's kernel command line); " +
       'docs/decisions.md measured its share.',
     '',
-    table(['workload', 'ours', 'dedup off', 'delta off', 'trim off'], ablationRows(r.workloads)),
+    table(
+      ['workload', 'ours', 'dedup off', 'delta off', 'trim off', 'free memory off'],
+      ablationRows(r.workloads),
+    ),
     '',
     "**Creation** (seconds). Diff+encode = from the memory snapshot's start (QEMU streams it) to the zip " +
       'written: memory phase + disk phase; throughput = changed bytes / diff+encode time, excluding the guest ' +
