@@ -13,6 +13,8 @@ export interface MountOptions<Name extends string = string> {
   readonly images: Readonly<Record<Name, ChunkedImage>>;
   /** Where the VM's writes are kept (a sparse file per image); created if missing, emptied at unmount. */
   readonly storeDir: string;
+  /** Each chunk's first touch as it happens (the access-order stream profiling records); also in accessLog(). */
+  readonly onAccess?: (access: ChunkAccess) => void;
   /** Called when a read fails (the VM gets EIO): e.g. a fetch of the chunk's segment failed. */
   readonly onError?: (error: unknown, image: string) => void;
 }
@@ -67,9 +69,11 @@ export async function mountCloudletFs<Name extends string>(
     stores.set(name, store);
     files.set(
       name,
-      createImageFile(image, store, (chunk) =>
-        log.push({ image: name, chunk, at: performance.now() - started }),
-      ),
+      createImageFile(image, store, (chunk) => {
+        const access = { image: name, chunk, at: performance.now() - started };
+        log.push(access);
+        options.onAccess?.(access);
+      }),
     );
   }
   const fileOf = (path: string) => {

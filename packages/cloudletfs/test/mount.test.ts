@@ -40,10 +40,12 @@ describe('cloudletfs mount', () => {
 
   it('serves images whose reads wait for their chunks, and takes writes', async () => {
     const disk = delayedImage(200);
+    const seen: number[] = [];
     const fs = await mountCloudletFs({
       mountpoint: join(dir, 'mnt'),
       images: { disk },
       storeDir: join(dir, 'store'),
+      onAccess: (a) => seen.push(a.chunk),
     });
     try {
       expect(fs.paths.disk).toBe(join(dir, 'mnt', 'disk', 'image'));

@@ -1,7 +1,7 @@
 // Early start on the tiny VM behind a throttled HTTP server: the VM resumes once the memory segments are
 // in, its web server answers before the last disk segment has been sent, the disk data arrives intact while
 // it runs; a fetch failure mid-run stops the VM with a clear error, and no mount is left behind.
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
@@ -78,7 +78,10 @@ describe('synthesize({ earlyStart: true })', () => {
         // Every byte of the 6 MiB file, read through cloudletfs after it all arrived, is what the guest wrote.
         const check = await synth.vm.console.run('cd /mnt && sha256sum -c big.sha', { timeoutMs: 60_000 });
         expect(check).toContain('big.bin: OK');
-        expect(await readdir(join(synth.workDir, 'mnt'))).toEqual(['disk']); // served by cloudletfs
+        expect((await readdir(join(synth.workDir, 'mnt'))).sort()).toEqual(['disk', 'memory']); // cloudletfs
+        // The RAM it resumed with, flat: one page per 4 KiB (async reads only: this process serves the mount).
+        const ram = synth.cloudletfs?.paths.memory ?? '';
+        expect((await stat(ram)).size).toBe(base.memoryPages * 4096);
       } finally {
         await synth.stop();
       }

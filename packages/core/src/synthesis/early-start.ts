@@ -26,7 +26,7 @@ export interface EarlyStartOptions {
 export interface EarlyStart {
   /** The raw disk image on cloudletfs: reads of chunks still on their way wait for them (and fetch them first). */
   readonly disk: string;
-  readonly fs: CloudletFs<'disk'>;
+  readonly fs: CloudletFs<'disk' | 'memory'>;
   readonly memoryPages: number;
   memoryStream(): AsyncGenerator<Uint8Array>;
   /** Resolves when the whole overlay is applied; rejects with the first fetch or decode failure. */
@@ -56,7 +56,7 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     closeSync(baseDisk);
   };
   let scheduler: SegmentScheduler | undefined;
-  let fs: CloudletFs<'disk'> | undefined;
+  let fs: CloudletFs<'disk' | 'memory'> | undefined;
   try {
     scheduler = await startScheduler(options, baseRam, baseDisk, pages, diskChunks);
     const memorySegments = manifest.segments.flatMap((s, i) => (s.space === 'memory' ? [i] : []));
@@ -66,7 +66,11 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     fs = await mountCloudletFs({
       mountpoint: join(workDir, 'mnt'),
       storeDir: join(workDir, 'writes'),
-      images: { disk: diskImage(overlay, baseDiskFile, diskChunks, scheduler) },
+      images: {
+        disk: diskImage(overlay, baseDiskFile, diskChunks, scheduler),
+        // The VM's RAM as it resumed (for inspection and profiling; QEMU gets it as a migration stream).
+        memory: memoryImage(baseRam, pages),
+      },
     });
     const running = scheduler;
     const mounted = fs;
@@ -133,6 +137,18 @@ async function startScheduler(
     },
   });
   return scheduler;
+}
+
+/** The customized VM's RAM laid out flat: the overlay's page where it has one, else the base's. */
+function memoryImage(baseRam: RamPages, pages: OverlayPages): ChunkedImage {
+  return {
+    size: baseRam.pageCount * CHUNK_SIZE,
+    async readChunk(index) {
+      const page = pages.get(index);
+      if (page === undefined) return baseRam.pageSync(index);
+      return page ?? Buffer.alloc(CHUNK_SIZE);
+    },
+  };
 }
 
 /** The disk as cloudletfs sees it: the base's chunk, or the overlay's once its segment is applied. */

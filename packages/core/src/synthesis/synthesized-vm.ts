@@ -20,7 +20,7 @@ export interface PreparedDisk {
   /** Only a qcow2 over the base disk can be kept; an early-start disk lives on cloudletfs. */
   readonly keepable: boolean;
   readonly arrived: Promise<void>;
-  readonly fs?: CloudletFs<'disk'>;
+  readonly fs?: CloudletFs<'disk' | 'memory'>;
   /** After QEMU is gone: unmount, close files. */
   release(): Promise<void>;
 }

@@ -90,7 +90,7 @@ export interface SynthesizedVm {
    */
   readonly arrived: Promise<void>;
   /** With `earlyStart`: the mount serving the disk (its stats and the order the VM touched chunks in). */
-  readonly cloudletfs?: CloudletFs<'disk'>;
+  readonly cloudletfs?: CloudletFs<'disk' | 'memory'>;
   /** Stops the VM and removes its folder; `keepDisk` leaves the qcow2 (and only it) in place. Idempotent. */
   stop(options?: { keepDisk?: boolean }): Promise<void>;
   /**
