@@ -44,7 +44,12 @@ export function toRemoteError(error: unknown): RemoteError {
     return { error: error.code, message: error.message, status: error.code === 'not-found' ? 409 : 400 };
   if (error instanceof OverlayFormatError) {
     // The URL could not be fetched: the server's upstream failed, not the request.
-    const status = error.code === 'http-error' || error.code === 'not-found' ? 502 : 422;
+    const status =
+      error.code === 'http-error' || error.code === 'not-found'
+        ? 502
+        : error.code === 'too-large'
+          ? 413
+          : 422;
     return { error: `overlay-${error.code}`, message: error.message, status };
   }
   if (error instanceof VmSpecError) return { error: 'bad-spec', message: error.message, status: 422 };

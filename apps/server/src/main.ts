@@ -100,7 +100,12 @@ const server = createCloudletApp(
     stopDetachedSynthesis,
     openUpload: streamingUpload,
     openUrl: async (url, spoolDir, onBytes) => {
-      const source = await openOverlaySource(url, { spoolDir, onBytes });
+      // A server without Range support sends it all: the size limit must hold for that download too.
+      const source = await openOverlaySource(url, {
+        spoolDir,
+        onBytes,
+        maxDownloadBytes: flags.maxOverlayBytes,
+      });
       try {
         return { reader: await openOverlay(source), close: async () => source.close?.() };
       } catch (error) {

@@ -16,6 +16,8 @@ export type OverlaySource = ChunkSource & { readonly kind: OverlaySourceKind };
 export interface OverlaySourceOptions extends HttpChunkSourceOptions {
   /** Where a server without Range support is downloaded to (a temp file, removed on close()). */
   spoolDir: string;
+  /** The largest such download accepted (error 'too-large'); ranged reads fetch only what is asked for. */
+  maxDownloadBytes?: number;
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -82,6 +84,7 @@ async function download(
     spoolDir: options.spoolDir,
     idle,
     onBytes: options.onBytes,
+    maxBytes: options.maxDownloadBytes,
   });
   const file = await fileChunkSource(path).catch(async (e: unknown) => {
     await rm(path, { force: true });

@@ -31,6 +31,8 @@ export interface SpoolOptions {
   spoolDir: string;
   idle: IdleTimeout;
   onBytes?: ((bytesReceived: number, totalBytes: number | undefined) => void) | undefined;
+  /** Refuse a body larger than this (by its Content-Length at once, else as it arrives). */
+  maxBytes?: number | undefined;
 }
 
 /**
@@ -40,12 +42,25 @@ export interface SpoolOptions {
 export async function spoolResponse(url: string, response: Response, options: SpoolOptions): Promise<string> {
   const length = response.headers.get('content-length');
   const expected = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+  const { maxBytes } = options;
+  const tooLarge = (bytes: number | string) =>
+    new OverlayFormatError('too-large', `${url} is ${bytes} bytes, over the limit of ${maxBytes} bytes`);
+  if (maxBytes !== undefined && expected !== undefined && expected > maxBytes) {
+    options.idle.clear();
+    await response.body?.cancel().catch(() => {});
+    throw tooLarge(expected);
+  }
   const path = join(options.spoolDir, `.overlay-${process.pid}-${randomBytes(4).toString('hex')}.zip.part`);
   let received = 0;
+  let overLimit = false;
   const count = async function* (chunks: AsyncIterable<Uint8Array>) {
     for await (const chunk of chunks) {
       options.idle.touch();
       received += chunk.length;
+      if (maxBytes !== undefined && received > maxBytes) {
+        overLimit = true;
+        throw tooLarge(`more than ${maxBytes}`);
+      }
       options.onBytes?.(received, expected);
       yield chunk;
     }
@@ -60,6 +75,7 @@ export async function spoolResponse(url: string, response: Response, options: Sp
     const body = Readable.fromWeb(response.body as ReadableStream<Uint8Array>);
     await pipeline(body, count, file).catch((cause: unknown) => {
       if (fileError !== undefined) throw fileError; // the spool file (disk full, no such directory), not the network
+      if (overLimit) throw cause;
       if (options.idle.signal.aborted)
         throw new OverlayFormatError('http-error', `GET ${url} failed: ${describeFailure(cause)}`, { cause });
       throw new OverlayFormatError(

@@ -122,6 +122,26 @@ describe('openOverlaySource', () => {
     expect(readdirSync(spool)).toEqual([]);
   });
 
+  it('a download over maxDownloadBytes is too-large, by its Content-Length or as it arrives; no spool file', async () => {
+    const spool = spoolDir();
+    const declared = await serve(plainServer(overlayBytes));
+    const refused = await openOverlaySource(declared, { spoolDir: spool, maxDownloadBytes: 1000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ code: 'too-large' });
+    expect((refused as Error).message).toMatch(/is \d+ bytes, over the limit of 1000 bytes/);
+    const chunked = await serve((_req, res) => {
+      res.writeHead(200); // no Content-Length: only the running count can tell
+      res.write(new Uint8Array(64 * 1024));
+      res.end(new Uint8Array(64 * 1024));
+    });
+    const counted = await openOverlaySource(chunked, { spoolDir: spool, maxDownloadBytes: 100_000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(counted).toMatchObject({ code: 'too-large' });
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
   it('a download that breaks off is truncated naming the URL and byte counts, and leaves no spool file', async () => {
     const spool = spoolDir();
     const url = await serve((_req, res) => {
