@@ -40,8 +40,16 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'variant-runs': { type: 'string', default: '1' },
     'no-docs': { type: 'boolean', default: false },
+    render: { type: 'boolean', default: false },
   },
 });
+if (values.render === true) {
+  // Only regenerate docs/benchmarks.md's tables from bench/results/latest.json (no measurement).
+  const latest = JSON.parse(await readFile(join(root, 'bench/results/latest.json'), 'utf8')) as BenchResults;
+  const doc = join(root, 'docs/benchmarks.md');
+  await writeFile(doc, replaceGenerated(await readFile(doc, 'utf8'), renderResults(latest)));
+  process.exit(0);
+}
 const quick = values.quick === true;
 const runs = quick ? 1 : Number(values.runs);
 const variantRuns = quick ? 1 : Math.min(runs, Number(values['variant-runs']));

@@ -140,9 +140,9 @@ export function renderResults(r: BenchResults): string {
       sizeRows(r.workloads),
     ),
     '',
-    '**Each optimization off in turn** (B3; overlay bytes, and how many times ours it becomes). Free-memory ' +
-      "elimination is not switchable per overlay (`init_on_free=1` is on the base's kernel command line); " +
-      'docs/decisions.md measured its share.',
+    '**Each optimization off in turn** (B3; overlay bytes, and how many times ours it becomes; one run each ' +
+      'unless `--variant-runs`). Free memory is a property of the base (`init_on_free=1` on its kernel command ' +
+      'line), so "free memory off" is the same workload on the same base files booted without it.',
     '',
     table(
       ['workload', 'ours', 'dedup off', 'delta off', 'trim off', 'free memory off'],

@@ -38,7 +38,7 @@ export const WORKLOADS: readonly Workload[] = [
     description:
       'tiny base (128 MiB RAM, 64 MiB disk): ~10 MB of binaries/libraries fetched over the network into /mnt/app, ' +
       '1.5 MB of generated data, a copy of a base file, httpd serving it (warmed by 5 GETs), an awk process ' +
-      'holding a 120k-entry array, a 4 MiB scratch file written, deleted and trimmed',
+      'holding a 120k-entry array, a 4 MiB random scratch file written, synced, deleted, synced and trimmed',
     script: lines(
       'mkdir -p /mnt/app/lib /mnt/app/www',
       'wget -q -O - @APP@/app.tar | tar -x -C /mnt/app/lib',
@@ -77,7 +77,7 @@ export const WORKLOADS: readonly Workload[] = [
     base: 'large',
     description:
       'large base: ~115 MiB of new files on disk — 40 MiB random, ~39 MB of text, a 39 MB copy of the base ' +
-      "disk's kernel/drivers tree — plus a 32 MiB random file written, synced, deleted and fstrim'd; httpd serves /mnt/www",
+      "disk's kernel/drivers tree — plus a 32 MiB random file written, synced, deleted, synced and fstrim'd; httpd serves /mnt/www",
     script: lines(
       'mkdir -p /mnt/data',
       'dd if=/dev/urandom of=/mnt/data/random.bin bs=1M count=40 2>/dev/null',
