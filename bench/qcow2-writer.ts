@@ -32,7 +32,12 @@ function chunkOffsets(): number[] {
 
 async function withNode(file: string, base: string, offsets: number[], data: Buffer[]): Promise<number> {
   const t = performance.now();
-  const writer = await createQcow2Writer({ file, backingFile: base, backingFormat: 'raw', virtualSize: BASE_BYTES });
+  const writer = await createQcow2Writer({
+    file,
+    backingFile: base,
+    backingFormat: 'raw',
+    virtualSize: BASE_BYTES,
+  });
   const inFlight = new Set<Promise<void>>();
   for (const [i, offset] of offsets.entries()) {
     const p = writer.write(offset, data[i] as Buffer).then(() => {

@@ -9,6 +9,8 @@ interface ChildArgs {
   readonly overlay: string;
   readonly expect: string;
   readonly guestPort: number;
+  /** Resume once the memory is in, the disk following through cloudletfs (bench/early-start.ts). */
+  readonly earlyStart?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
@@ -29,6 +31,7 @@ const synth = await synthesize({
   registry,
   overlay: args.overlay,
   portForwards: [{ guestPort: args.guestPort }],
+  ...(args.earlyStart === true ? { earlyStart: true } : {}),
 });
 try {
   const url = `http://127.0.0.1:${synth.vm.hostPort(args.guestPort)}/`;
