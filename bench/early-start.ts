@@ -17,7 +17,8 @@ import { createBase, createOverlay, profileOverlay, runGuestScript, waitForShell
 import { machine } from './lib/machine.js';
 import { median } from './lib/stats.js';
 import { mbps, startThrottledServer } from './lib/throttle.js';
-import { APP_FILES, type BaseName, WORKLOADS, type Workload } from './lib/workloads.js';
+import { buildVm } from './lib/vms.js';
+import { APP_FILES, WORKLOADS, type Workload } from './lib/workloads.js';
 
 const sh = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -49,22 +50,6 @@ const chosen = (values.only ?? '').split(',').map((n) => {
     throw new Error(`unknown workload ${n} (have ${EARLY_WORKLOADS.map((x) => x.name).join(', ')})`);
   return w;
 });
-
-async function baseVm(name: BaseName) {
-  await sh('bash', [join(root, `test-vms/${name}/build.sh`)]);
-  const out = join(root, `test-vms/${name}/out`);
-  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
-    append: string;
-    memoryMiB?: number;
-  };
-  return {
-    kernel: join(out, 'vmlinuz'),
-    initrd: join(out, 'initramfs.cpio.gz'),
-    disk: join(out, 'disk.raw'),
-    append: manifest.append,
-    memoryMiB: manifest.memoryMiB ?? 128,
-  };
-}
 
 /** One synthesis in its own process (bench/synth-child.ts): seconds to the app's first answer. */
 function toAnswer(home: string, overlay: string, expect: string, earlyStart: boolean): Promise<number> {
@@ -116,7 +101,7 @@ async function benchWorkload(
     log(w.name, `base (${w.base})`);
     const { base } = await createBase({
       registry,
-      ...(await baseVm(w.base)),
+      ...(await buildVm(w.base)),
       prepare: (v) => waitForShell(v),
     });
     const appUrl = server.url.replace('127.0.0.1', '10.0.2.2');

@@ -27,6 +27,7 @@ import { renderResults, replaceGenerated } from './lib/report.js';
 import type { BenchResults, CreationRun, LinkResult, SynthesisRun, WorkloadResult } from './lib/results.js';
 import { median, medianOf } from './lib/stats.js';
 import { mbps, startThrottledServer, type ThrottledServer } from './lib/throttle.js';
+import { buildVm } from './lib/vms.js';
 import { APP_FILES, type BaseName, selectWorkloads, type Workload } from './lib/workloads.js';
 
 const sh = promisify(execFile);
@@ -58,30 +59,6 @@ const only = values.only?.split(',').filter((s) => s !== '');
 const workloads = selectWorkloads(only, quick);
 if (workloads.length === 0) throw new Error('no workload selected');
 const LINKS = [38, 100];
-
-interface BaseVmFiles {
-  kernel: string;
-  initrd: string;
-  disk: string;
-  append: string;
-  memoryMiB: number;
-}
-
-async function buildVm(name: BaseName): Promise<BaseVmFiles> {
-  await sh('bash', [join(root, `test-vms/${name}/build.sh`)]);
-  const out = join(root, `test-vms/${name}/out`);
-  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
-    append: string;
-    memoryMiB?: number;
-  };
-  return {
-    kernel: join(out, 'vmlinuz'),
-    initrd: join(out, 'initramfs.cpio.gz'),
-    disk: join(out, 'disk.raw'),
-    append: manifest.append,
-    memoryMiB: manifest.memoryMiB ?? 128,
-  };
-}
 
 function cpuSeconds(from: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(from);
