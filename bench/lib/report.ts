@@ -119,6 +119,13 @@ function linkRows(ws: readonly WorkloadResult[]) {
 }
 
 /** The generated section: run facts, then one table per metric family. */
+/** How many runs the B3 rows are medians of, as the results say (older runs took one each). */
+function variantRunsText(r: BenchResults): string {
+  const counts = r.workloads.flatMap((w) => Object.values(w.variants).map((v) => v.runs.length));
+  const n = counts.length === 0 ? 0 : Math.min(...counts);
+  return n === 1 ? 'one run each in this run' : `medians of ${n} runs`;
+}
+
 export function renderResults(r: BenchResults): string {
   const m = r.machine;
   const v = Object.entries(r.versions)
@@ -140,8 +147,8 @@ export function renderResults(r: BenchResults): string {
       sizeRows(r.workloads),
     ),
     '',
-    '**Each optimization off in turn** (B3; overlay bytes, and how many times ours it becomes; one run each ' +
-      'unless `--variant-runs`). Free memory is a property of the base (`init_on_free=1` on its kernel command ' +
+    `**Each optimization off in turn** (B3; overlay bytes, and how many times ours it becomes; ${variantRunsText(r)}). ` +
+      'Free memory is a property of the base (`init_on_free=1` on its kernel command ' +
       'line), so "free memory off" is the same workload on the same base files booted without it.',
     '',
     table(
