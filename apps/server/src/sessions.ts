@@ -1,7 +1,6 @@
 // Session bookkeeping: one synthesis per session, its progress history for the streams, limits, the registry
 // row, and closing (the VM is detached once it runs, so a crashed server leaves a QEMU its successor can find).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -20,7 +19,7 @@ import type {
   SynthesizeOptions,
 } from '@cloudlet/core';
 import type { OverlayReader } from '@cloudlet/overlay-format';
-import type { PortForwardInput } from '@cloudlet/qemu-driver';
+import { detachedVmRunning, type PortForwardInput } from '@cloudlet/qemu-driver';
 import { HttpError, toRemoteError } from './errors.js';
 import type { OpenUpload } from './upload.js';
 
@@ -58,22 +57,12 @@ export interface SessionDeps {
   /** Where QEMU listens for the forwarded ports (the server's own address, unless loopback). */
   readonly forwardAddress: string;
   readonly log: (message: string) => void;
-  /** Whether a detached QEMU still runs (default: /proc/PID is not a zombie and names the run folder). */
+  /** Whether a detached QEMU still runs (default: qemu-driver's detachedVmRunning). */
   readonly isVmRunning?: (pid: number, runDir: string) => boolean;
   /** Keep every session's VM held by this process instead of detached (the libvirt backend cannot detach). */
   readonly holdVms?: boolean;
   /** How often ready sessions are checked for a VM that went away on its own (default 2000 ms). */
   readonly watchEveryMs?: number;
-}
-
-/** The detached QEMU is alive and still that QEMU (a reused PID is not). */
-export function vmRunning(pid: number, runDir: string): boolean {
-  try {
-    const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-    return state !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${runDir}/`);
-  } catch {
-    return false;
-  }
 }
 
 export interface SessionRequest {
@@ -339,7 +328,7 @@ export function createSessionManager(deps: SessionDeps) {
     }
     const detached = s.detached;
     if (detached === undefined) return;
-    const running = deps.isVmRunning ?? vmRunning;
+    const running = deps.isVmRunning ?? ((pid: number, runDir: string) => detachedVmRunning({ pid, runDir }));
     s.watch = setInterval(() => {
       if (s.state !== 'ready' || s.closing !== undefined) return clearInterval(s.watch);
       if (running(detached.pid, detached.runDir)) return;

@@ -95,4 +95,9 @@ export {
   VmSpecError,
   type VmSpecInput,
 } from './spec.js';
-export { type StopDetachedOptions, type StopDetachedResult, stopDetachedVm } from './stop-detached.js';
+export {
+  detachedVmRunning,
+  type StopDetachedOptions,
+  type StopDetachedResult,
+  stopDetachedVm,
+} from './stop-detached.js';

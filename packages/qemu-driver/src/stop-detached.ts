@@ -26,6 +26,17 @@ function isThatQemu(deps: Pick<QemuDriverDeps, 'readProcCmdline'>, vm: Pick<Deta
   return cmdline?.some((arg) => arg.includes(`${vm.runDir}/`)) ?? false;
 }
 
+/**
+ * Whether a detached VM still runs: its PID is still that QEMU (a zombie has no command line; a reused PID names
+ * another folder). For watchers such as a server polling its sessions.
+ */
+export function detachedVmRunning(
+  vm: Pick<DetachedVm, 'pid' | 'runDir'>,
+  overrides: Partial<Pick<QemuDriverDeps, 'readProcCmdline'>> = {},
+): boolean {
+  return isThatQemu({ ...defaultDeps(), ...overrides }, vm);
+}
+
 async function waitUntil(clock: Clock, done: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = clock.now() + timeoutMs;
   while (!done()) {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createQemuDriver, DetachError, QemuExitedError, stopDetachedVm } from '../src/index.js';
+import {
+  createQemuDriver,
+  DetachError,
+  detachedVmRunning,
+  QemuExitedError,
+  stopDetachedVm,
+} from '../src/index.js';
 import { fakeClock } from './fakes/fake-clock.js';
 import { type FakeHost, fakeHost } from './fakes/fake-qemu.js';
 import { fakeQmp } from './fakes/fake-qmp.js';
@@ -162,5 +168,16 @@ describe('stopDetachedVm', () => {
       });
     }
     expect(host.removedDirs).toEqual([]);
+  });
+});
+
+describe('detachedVmRunning', () => {
+  const runDir = '/tmp/cloudlet-vm-abc';
+  const cmdlineIs = (cmdline: string[] | undefined) => ({ readProcCmdline: () => cmdline });
+  it('is true only while the PID still names the run folder', () => {
+    const ours = ['qemu-system-x86_64', '-qmp', `unix:${runDir}/qmp.sock,server=on`];
+    expect(detachedVmRunning({ pid: 1, runDir }, cmdlineIs(ours))).toBe(true);
+    expect(detachedVmRunning({ pid: 1, runDir }, cmdlineIs(['sleep', '100']))).toBe(false); // a reused PID
+    expect(detachedVmRunning({ pid: 1, runDir }, cmdlineIs(undefined))).toBe(false); // gone, or a zombie
   });
 });
