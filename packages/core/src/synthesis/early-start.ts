@@ -1,4 +1,3 @@
-import { closeSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
@@ -8,8 +7,7 @@ import type { OverlayReader, OverlayRecord } from '@cloudlet/overlay-format';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
 import { openRamPages, type RamPages } from '../ram-pages.js';
 import { synthesizedMemoryStream } from './memory-stream.js';
-import { createOverlayDiskChunks, type OverlayDiskChunks } from './overlay-disk-chunks.js';
-import { createOverlayPages, type OverlayPages } from './overlay-pages.js';
+import { createOverlayChunks, type OverlayChunks } from './overlay-chunks.js';
 import { createRecordDecoder, type RecordDecoder } from './record-decoder.js';
 import { createSegmentScheduler, type SegmentScheduler } from './segment-scheduler.js';
 
@@ -44,16 +42,16 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
   const { base, overlay, workDir } = options;
   const { manifest } = overlay;
   const baseRam = await openRamPages(base.paths.memory);
+  // One descriptor: cloudletfs reads through the handle, the decoder's resolver synchronously through its fd.
   const baseDiskFile = await open(base.paths.disk, 'r');
-  const baseDisk = openSync(base.paths.disk, 'r'); // the decoder's resolver reads synchronously
-  const pages = createOverlayPages(join(workDir, 'overlay-pages'), manifest.vm.memoryPages);
-  const diskChunks = createOverlayDiskChunks(join(workDir, 'overlay-disk'), manifest.vm.diskBytes);
+  const baseDisk = baseDiskFile.fd;
+  const pages = createOverlayChunks(join(workDir, 'overlay-pages'), manifest.vm.memoryPages * CHUNK_SIZE);
+  const diskChunks = createOverlayChunks(join(workDir, 'overlay-disk'), manifest.vm.diskBytes);
   const release = async () => {
     pages.close();
     diskChunks.close();
     await baseRam.close();
     await baseDiskFile.close();
-    closeSync(baseDisk);
   };
   let scheduler: SegmentScheduler | undefined;
   let fs: CloudletFs<'disk' | 'memory'> | undefined;
@@ -99,11 +97,10 @@ async function startScheduler(
   options: EarlyStartOptions,
   baseRam: RamPages,
   baseDisk: number,
-  pages: OverlayPages,
-  diskChunks: OverlayDiskChunks,
+  pages: OverlayChunks,
+  diskChunks: OverlayChunks,
 ): Promise<SegmentScheduler> {
   const { overlay } = options;
-  const { diskBytes } = overlay.manifest.vm;
   let applied = 0;
   let decode: RecordDecoder | undefined;
   const scheduler: SegmentScheduler = createSegmentScheduler({
@@ -113,12 +110,7 @@ async function startScheduler(
     apply: async (_index, records: OverlayRecord[]) => {
       for (const record of records) {
         const data = await (decode as RecordDecoder)(record);
-        if (record.space === 'memory') pages.put(record.index, data);
-        else
-          diskChunks.put(
-            record.index,
-            data.subarray(0, Math.min(CHUNK_SIZE, diskBytes - record.index * CHUNK_SIZE)),
-          );
+        (record.space === 'memory' ? pages : diskChunks).put(record.index, data);
       }
     },
   });
@@ -140,7 +132,7 @@ async function startScheduler(
 }
 
 /** The customized VM's RAM laid out flat: the overlay's page where it has one, else the base's. */
-function memoryImage(baseRam: RamPages, pages: OverlayPages): ChunkedImage {
+function memoryImage(baseRam: RamPages, pages: OverlayChunks): ChunkedImage {
   return {
     size: baseRam.pageCount * CHUNK_SIZE,
     async readChunk(index) {
@@ -155,7 +147,7 @@ function memoryImage(baseRam: RamPages, pages: OverlayPages): ChunkedImage {
 function diskImage(
   overlay: OverlayReader,
   baseDisk: FileHandle,
-  diskChunks: OverlayDiskChunks,
+  diskChunks: OverlayChunks,
   scheduler: SegmentScheduler,
 ): ChunkedImage {
   const size = overlay.manifest.vm.diskBytes;
@@ -170,7 +162,7 @@ function diskImage(
       }
       // Applied already, or fetched now ahead of the queue; a failed fetch rejects (the guest gets EIO).
       await scheduler.need(segment);
-      return diskChunks.get(index) ?? Buffer.alloc(CHUNK_SIZE);
+      return diskChunks.get(index) ?? Buffer.alloc(Math.min(CHUNK_SIZE, size - index * CHUNK_SIZE));
     },
   };
 }

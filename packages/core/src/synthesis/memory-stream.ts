@@ -7,7 +7,7 @@ import {
   writeMigrationStream,
 } from '@cloudlet/memory-snapshot';
 import { OverlayMismatchError } from './errors.js';
-import type { OverlayPages } from './overlay-pages.js';
+import type { OverlayChunks } from './overlay-chunks.js';
 
 export interface SynthesizedMemoryInput {
   /** The base's memory snapshot file. */
@@ -16,7 +16,7 @@ export interface SynthesizedMemoryInput {
   readonly prologue: StreamPrologue;
   readonly deviceTail: Uint8Array;
   /** The overlay's decoded pages. */
-  readonly pages: OverlayPages;
+  readonly pages: OverlayChunks;
 }
 
 /**

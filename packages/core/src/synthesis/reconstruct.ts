@@ -7,7 +7,7 @@ import { createQcow2Writer, type Qcow2Writer } from '@cloudlet/qemu-driver';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
 import { openRamPages } from '../ram-pages.js';
 import { synthesizedMemoryStream } from './memory-stream.js';
-import { createOverlayPages, type OverlayPages } from './overlay-pages.js';
+import { createOverlayChunks, type OverlayChunks } from './overlay-chunks.js';
 import { createRecordDecoder, type RecordDecoder } from './record-decoder.js';
 
 export interface ReconstructProgress {
@@ -54,11 +54,11 @@ export async function reconstructOverlay(options: ReconstructOptions): Promise<R
   const disk = join(workDir, 'disk.qcow2');
   const baseRam = await openRamPages(base.paths.memory);
   let baseDisk: number | undefined;
-  let pages: OverlayPages | undefined;
+  let pages: OverlayChunks | undefined;
   let writer: Qcow2Writer | undefined;
   try {
     baseDisk = openSync(base.paths.disk, 'r');
-    pages = createOverlayPages(join(workDir, 'overlay-pages'), manifest.vm.memoryPages);
+    pages = createOverlayChunks(join(workDir, 'overlay-pages'), manifest.vm.memoryPages * CHUNK_SIZE);
     writer = await createQcow2Writer({
       file: disk,
       backingFile: base.paths.disk,
@@ -93,7 +93,7 @@ export async function reconstructOverlay(options: ReconstructOptions): Promise<R
   }
 }
 
-function overlayChunkReader(pages: OverlayPages, writer: Qcow2Writer) {
+function overlayChunkReader(pages: OverlayChunks, writer: Qcow2Writer) {
   return async (space: 'memory' | 'disk', index: number) => {
     if (space === 'memory') {
       const page = pages.get(index);
@@ -105,7 +105,7 @@ function overlayChunkReader(pages: OverlayPages, writer: Qcow2Writer) {
 
 async function applySegments(
   options: ReconstructOptions,
-  pages: OverlayPages,
+  pages: OverlayChunks,
   writer: Qcow2Writer,
   decode: RecordDecoder,
 ): Promise<void> {

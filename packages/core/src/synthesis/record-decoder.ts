@@ -1,6 +1,6 @@
-import { readSync } from 'node:fs';
-import { CHUNK_SIZE, type ChunkResolver, createDeltaCodecs, decodeChunk } from '@cloudlet/delta';
+import { type ChunkResolver, createDeltaCodecs, decodeChunk } from '@cloudlet/delta';
 import type { ChunkSpace, OverlayRecord } from '@cloudlet/overlay-format';
+import { readChunkSync } from '../chunk-file.js';
 import type { RamPages } from '../ram-pages.js';
 import { OverlayMismatchError } from './errors.js';
 
@@ -17,12 +17,6 @@ export interface RecordDecoderSources {
 /** Decodes overlay records into chunk bytes against the base (the one decoder of apply and synthesis). */
 export type RecordDecoder = (record: OverlayRecord) => Promise<Uint8Array>;
 
-function baseDiskChunk(fd: number, index: number): Buffer {
-  const buffer = Buffer.alloc(CHUNK_SIZE);
-  readSync(fd, buffer, 0, CHUNK_SIZE, index * CHUNK_SIZE);
-  return buffer;
-}
-
 export async function createRecordDecoder(sources: RecordDecoderSources): Promise<RecordDecoder> {
   const codecs = await createDeltaCodecs();
   const { baseRam, baseDisk } = sources;
@@ -33,7 +27,7 @@ export async function createRecordDecoder(sources: RecordDecoderSources): Promis
       encoding.kind === 'self' ? await sources.overlayChunk(encoding.space, encoding.index) : undefined;
     const resolver: ChunkResolver = {
       baseMemoryPage: (i) => baseRam.pageSync(i),
-      baseDiskChunk: (i) => baseDiskChunk(baseDisk, i),
+      baseDiskChunk: (i) => readChunkSync(baseDisk, i),
       overlayChunk: (space, i) => {
         if (copied === undefined)
           throw new OverlayMismatchError(
@@ -42,7 +36,7 @@ export async function createRecordDecoder(sources: RecordDecoderSources): Promis
         return copied;
       },
       sameplaceBase: () =>
-        record.space === 'memory' ? baseRam.pageSync(record.index) : baseDiskChunk(baseDisk, record.index),
+        record.space === 'memory' ? baseRam.pageSync(record.index) : readChunkSync(baseDisk, record.index),
     };
     return decodeChunk(encoding, resolver, codecs);
   };

@@ -1,15 +1,16 @@
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { isZeroChunk } from '@cloudlet/delta';
-import { PAGE_SIZE } from '@cloudlet/memory-snapshot';
+import { CHUNK_SIZE, isZeroChunk } from '@cloudlet/delta';
 import { SynthesisError } from './errors.js';
 
 /**
- * The overlay's decoded memory pages, kept until the migration stream is written: a sparse file holding only
- * the pages the overlay changes (never the whole RAM), and a byte per page saying what the overlay left there.
+ * The overlay's decoded chunks of one space, kept for the memory stream (pages) or for cloudletfs (early-start
+ * disk): a sparse file holding only the chunks the overlay changes, never the whole RAM or disk, and a byte per
+ * chunk saying what the overlay left there. Zero chunks take no space.
  */
-export interface OverlayPages {
+export interface OverlayChunks {
+  /** `data` may be a whole chunk also for a short last chunk: only the image's bytes are kept. */
   put(index: number, data: Uint8Array): void;
-  /** undefined: the overlay does not change the page; null: it makes it a zero page. */
+  /** undefined: the overlay does not change the chunk; null: it makes it a zero chunk. */
   get(index: number): Buffer | null | undefined;
   /** Indexes the overlay changes, ascending. */
   indexes(): Generator<number>;
@@ -21,15 +22,18 @@ const ABSENT = 0;
 const STORED = 1;
 const ZERO = 2;
 
-export function createOverlayPages(file: string, pageCount: number): OverlayPages {
+/** A store for an image of `bytes` bytes (the last chunk may be short, as a disk's can be). */
+export function createOverlayChunks(file: string, bytes: number): OverlayChunks {
   const fd = openSync(file, 'w+');
-  ftruncateSync(fd, pageCount * PAGE_SIZE);
-  const state = new Uint8Array(pageCount);
+  ftruncateSync(fd, bytes);
+  const chunkCount = Math.ceil(bytes / CHUNK_SIZE);
+  const state = new Uint8Array(chunkCount);
+  const lengthOf = (index: number) => Math.min(CHUNK_SIZE, bytes - index * CHUNK_SIZE);
   let count = 0;
   let closed = false;
   const check = (index: number) => {
-    if (!Number.isInteger(index) || index < 0 || index >= pageCount)
-      throw new RangeError(`memory page ${index} outside 0..${pageCount - 1}`);
+    if (!Number.isInteger(index) || index < 0 || index >= chunkCount)
+      throw new RangeError(`chunk ${index} outside 0..${chunkCount - 1}`);
   };
   return {
     put(index, data) {
@@ -37,7 +41,7 @@ export function createOverlayPages(file: string, pageCount: number): OverlayPage
       if (state[index] === ABSENT) count++;
       if (isZeroChunk(data)) state[index] = ZERO;
       else {
-        writeOrFull(fd, file, data, index * PAGE_SIZE);
+        writeOrFull(fd, file, data, index * CHUNK_SIZE, lengthOf(index));
         state[index] = STORED;
       }
     },
@@ -45,12 +49,12 @@ export function createOverlayPages(file: string, pageCount: number): OverlayPage
       check(index);
       if (state[index] === ABSENT) return undefined;
       if (state[index] === ZERO) return null;
-      const buffer = Buffer.alloc(PAGE_SIZE);
-      readSync(fd, buffer, 0, PAGE_SIZE, index * PAGE_SIZE);
+      const buffer = Buffer.alloc(lengthOf(index));
+      readSync(fd, buffer, 0, buffer.length, index * CHUNK_SIZE);
       return buffer;
     },
     *indexes() {
-      for (let i = 0; i < pageCount; i++) if (state[i] !== ABSENT) yield i;
+      for (let i = 0; i < chunkCount; i++) if (state[i] !== ABSENT) yield i;
     },
     get count() {
       return count;
