@@ -3,18 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloudletClient } from '@cloudlet/core';
 import type { LibvirtDaemons } from '@cloudlet/qemu-driver';
-import { APP_SCRIPT, freePort, sampleAppState, tinyVm } from '@cloudlet/test-vms';
+import { APP_SCRIPT, freePort, tinyVm } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudletDomains, libvirtForTests } from '../../../packages/qemu-driver/test/libvirt-helpers.js';
 import { qemuAlive } from '../../../packages/qemu-driver/test/vm-helpers.js';
 import { startServer } from '../../server/test/server-process.js';
+import { expectAppRunning } from './app-running.js';
 import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
-
-async function expectAppRunning(port: number): Promise<void> {
-  const [first, second] = await sampleAppState(port);
-  expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  expect(second.counter).toBeGreaterThan(first.counter);
-}
 
 /** `cloudlet synthesis` in the foreground until its VM answers, then Ctrl-C; resolves with the exit code. */
 async function synthesizeAndStop(

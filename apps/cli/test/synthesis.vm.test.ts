@@ -6,25 +6,11 @@ import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  APP_SCRIPT,
-  freePort,
-  qemuMentioning,
-  sampleAppState,
-  serveFile,
-  tinyVm,
-  until,
-} from '@cloudlet/test-vms';
+import { APP_SCRIPT, freePort, qemuMentioning, serveFile, tinyVm, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readZip, writeZip } from '../../../packages/overlay-format/test/zip-tools.js';
+import { expectAppRunning } from './app-running.js';
 import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
-
-/** The whole customized state answers, and the counter keeps counting. */
-async function expectAppRunning(port: number): Promise<void> {
-  const [first, second] = await sampleAppState(port);
-  expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  expect(second.counter).toBeGreaterThan(first.counter);
-}
 
 async function leftovers(home: string): Promise<string[]> {
   return readdir(join(home, 'synthesis')).catch(() => []);

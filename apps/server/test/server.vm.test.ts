@@ -15,16 +15,9 @@ import {
   type RemoteSession,
   type SessionEvent,
 } from '@cloudlet/core';
-import {
-  APP_SCRIPT,
-  freePort,
-  qemuMentioning,
-  sampleAppState,
-  serveFile,
-  tinyVm,
-  until,
-} from '@cloudlet/test-vms';
+import { APP_SCRIPT, freePort, qemuMentioning, serveFile, tinyVm, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectAppRunning } from '../../cli/test/app-running.js';
 import { runCli, tinyBaseArgs } from '../../cli/test/run-cli.js';
 
 const synthesisClient = fileURLToPath(new URL('../../cli/dist/synthesis-client.js', import.meta.url));
@@ -32,13 +25,6 @@ const synthesisClient = fileURLToPath(new URL('../../cli/dist/synthesis-client.j
 import { openFds, rssKiB, type ServerProcess, startServer } from './server-process.js';
 
 const TOKEN = 'test-token-0123456789';
-
-/** The whole customized state answers, and the counter keeps counting. */
-async function expectAppRunning(port: number): Promise<void> {
-  const [first, second] = await sampleAppState(port);
-  expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
-  expect(second.counter).toBeGreaterThan(first.counter);
-}
 
 const guest80 = (s: RemoteSession) =>
   s.endpoints?.portForwards.find((f) => f.guestPort === 80)?.hostPort ?? 0;
