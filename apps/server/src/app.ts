@@ -258,6 +258,7 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
         ...(ports === undefined ? {} : { ports }),
         ...(vnc ? { vnc } : {}),
         ...(earlyStart ? { earlyStart } : {}),
+        ...(query.earlyStartMemory === undefined ? {} : { earlyStartMemory: query.earlyStartMemory }),
       }).id;
     } else if (type === 'application/json') {
       const body = parse(CreateFromUrlBody, request.body, 'body');
@@ -267,6 +268,7 @@ export function createCloudletApp(deps: SessionDeps, options: AppOptions = {}): 
         ...(ports === undefined ? {} : { ports }),
         ...(body.vnc === undefined ? {} : { vnc: body.vnc }),
         ...(body.earlyStart === undefined ? {} : { earlyStart: body.earlyStart }),
+        ...(body.earlyStartMemory === undefined ? {} : { earlyStartMemory: body.earlyStartMemory }),
       });
       id = session.id;
       if (!body.wait && streamFormat(request) === undefined)

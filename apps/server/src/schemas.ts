@@ -26,7 +26,11 @@ export const CreateFromUrlBody = z
     earlyStart: z
       .boolean()
       .optional()
-      .describe('resume once the memory is in; the disk keeps arriving through cloudletfs'),
+      .describe('resume before the overlay has arrived: RAM and disk served through cloudletfs'),
+    earlyStartMemory: z
+      .enum(['on-demand', 'first'])
+      .optional()
+      .describe('with earlyStart: RAM fetched as touched (default) or all memory before resuming'),
     wait: z
       .boolean()
       .default(true)
@@ -42,6 +46,7 @@ export const UploadQuery = z
     port: z.union([queryPort, z.array(queryPort).max(32)]).optional(),
     vnc: z.enum(['true', 'false', '1', '0']).optional(),
     earlyStart: z.enum(['true', 'false', '1', '0']).optional(),
+    earlyStartMemory: z.enum(['on-demand', 'first']).optional(),
   })
   .strict();
 
@@ -194,6 +199,11 @@ export function openApiDocument(version: string) {
             },
             { name: 'vnc', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
             { name: 'earlyStart', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } },
+            {
+              name: 'earlyStartMemory',
+              in: 'query',
+              schema: { type: 'string', enum: ['on-demand', 'first'] },
+            },
           ],
           requestBody: {
             required: true,

@@ -71,6 +71,7 @@ export interface SessionRequest {
   readonly vnc?: boolean;
   /** The VM resumes before its disk has arrived; this server serves the disk (cloudletfs), so it is not detached. */
   readonly earlyStart?: boolean;
+  readonly earlyStartMemory?: 'on-demand' | 'first';
 }
 
 type Listener = (event: SessionEvent) => void;
@@ -258,6 +259,7 @@ export function createSessionManager(deps: SessionDeps) {
       workDir: join(s.dir, 'vm'),
       portForwards: forwardsFor(request, opened),
       ...(request.earlyStart === true ? { earlyStart: true } : {}),
+      ...(request.earlyStartMemory === undefined ? {} : { earlyStartMemory: request.earlyStartMemory }),
       ...(held(request) ? {} : { detachable: true }),
       signal,
       ...(request.base === undefined ? {} : { base: request.base }),

@@ -18,15 +18,47 @@ describe('accessOrdered', () => {
     raw('disk', 7),
   ];
 
+  it('puts the touched memory pages first in touch order, then the other pages, then the disk likewise', () => {
+    expect(order(accessOrdered(records, { memory: [9, 4], disk: [7] }))).toEqual([
+      'm9',
+      'm5',
+      'd7',
+      'd1',
+      'd2',
+      'd3',
+    ]);
+  });
+
   it('keeps memory first, then the touched disk chunks in touch order, then the rest', () => {
-    expect(order(accessOrdered(records, [7, 2, 999]))).toEqual(['m5', 'm9', 'd7', 'd2', 'd1', 'd3']);
+    expect(order(accessOrdered(records, { memory: [], disk: [7, 2, 999] }))).toEqual([
+      'm5',
+      'm9',
+      'd7',
+      'd2',
+      'd1',
+      'd3',
+    ]);
   });
 
   it('moves a copied chunk up before the record that copies it', () => {
-    expect(order(accessOrdered(records, [3]))).toEqual(['m5', 'm9', 'd1', 'd3', 'd2', 'd7']);
+    expect(order(accessOrdered(records, { memory: [], disk: [3] }))).toEqual([
+      'm5',
+      'm9',
+      'd1',
+      'd3',
+      'd2',
+      'd7',
+    ]);
   });
 
   it('without a profile, keeps the order', () => {
-    expect(order(accessOrdered(records, []))).toEqual(['m5', 'm9', 'd1', 'd2', 'd3', 'd7']);
+    expect(order(accessOrdered(records, { memory: [], disk: [] }))).toEqual([
+      'm5',
+      'm9',
+      'd1',
+      'd2',
+      'd3',
+      'd7',
+    ]);
   });
 });

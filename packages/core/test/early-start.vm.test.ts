@@ -79,9 +79,9 @@ describe('synthesize({ earlyStart: true })', () => {
         const check = await synth.vm.console.run('cd /mnt && sha256sum -c big.sha', { timeoutMs: 60_000 });
         expect(check).toContain('big.bin: OK');
         expect((await readdir(join(synth.workDir, 'mnt'))).sort()).toEqual(['disk', 'memory']); // cloudletfs
-        // The RAM it resumed with, flat: one page per 4 KiB (async reads only: this process serves the mount).
+        // The guest's main RAM, which QEMU maps from the mount (async reads only: this process serves it).
         const ram = synth.cloudletfs?.paths.memory ?? '';
-        expect((await stat(ram)).size).toBe(base.memoryPages * 4096);
+        expect((await stat(ram)).size).toBe(base.spec.memoryMiB * 1024 * 1024);
       } finally {
         await synth.stop();
       }
@@ -129,6 +129,8 @@ describe('synthesize({ earlyStart: true })', () => {
     const reader = await openOverlay(profiled);
     const firstDisk = reader.segments.findIndex((s) => s.space === 'disk');
     expect(reader.segmentOf('disk', result.touched[0] as number)).toBe(firstDisk);
+    expect(result.memoryTouched.length).toBeGreaterThan(0);
+    expect(reader.segmentOf('memory', result.memoryTouched[0] as number)).toBe(0);
     await reader.close();
     // Same throttle as the first test: time from the start to the page, profiled vs not (same run).
     const times: Record<string, number> = {};
@@ -155,7 +157,8 @@ describe('synthesize({ earlyStart: true })', () => {
       }
     }
     console.log(
-      `profile: ${result.touched.length} of ${result.diskRecords} disk chunks touched; page after ` +
+      `profile: ${result.touched.length} of ${result.diskRecords} disk chunks and ${result.memoryTouched.length} of ` +
+        `${result.memoryRecords} memory pages touched; page after ` +
         `${times.plain?.toFixed(2)} s (plain) vs ${times.profiled?.toFixed(2)} s (profiled) at 1 MB/s`,
     );
     expect(await cloudletMountsUnder(work)).toEqual([]);

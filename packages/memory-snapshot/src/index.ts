@@ -15,6 +15,7 @@ export {
 export { DEFAULT_LIMITS } from './limits.js';
 export { type PageIndexer, pageIndexer } from './page-indexer.js';
 export { readMigrationStream } from './reader.js';
+export { withSharedRamBlock } from './shared-ram.js';
 export type {
   MigrationStreamItem,
   MigrationStreamLimits,

@@ -45,6 +45,17 @@ export function runPathsIn(dir: string): RunPaths {
 export interface QemuArgvOptions {
   /** `defer`: wait for QMP `migrate-incoming` (restore). */
   readonly incoming?: 'defer';
+  /** Map the guest's main RAM from this file, shared (see RestoreOptions.ramFile). */
+  readonly ramFile?: string;
+}
+
+/** The RAM block name of the main memory of QEMU's x86 machines (pc, q35); a memory backend keeps it. */
+export const MAIN_RAM_BLOCK = 'pc.ram';
+
+function ramFileArgs(spec: VmSpec, file: string | undefined): string[] {
+  if (file === undefined) return [];
+  const backend = `memory-backend-file,id=${MAIN_RAM_BLOCK},size=${spec.memoryMiB}M,mem-path=${optValue(file)},share=on`;
+  return ['-object', backend];
 }
 
 /** QEMU's option syntax separates with commas; a literal comma is written twice. */
@@ -138,7 +149,8 @@ export function qemuArgv(spec: VmSpec, paths: RunPaths, options: QemuArgvOptions
   return [
     ...(spec.name === undefined ? [] : ['-name', spec.name]),
     '-machine',
-    `${spec.machine},accel=${spec.accel}`,
+    `${spec.machine},accel=${spec.accel}${options.ramFile === undefined ? '' : `,memory-backend=${MAIN_RAM_BLOCK}`}`,
+    ...ramFileArgs(spec, options.ramFile),
     '-cpu',
     spec.cpu,
     '-smp',

@@ -36,6 +36,13 @@ export interface LaunchOptions {
 export interface RestoreOptions extends LaunchOptions {
   /** Leave the guest paused after loading (default false: `cont` right away). */
   readonly paused?: boolean;
+  /**
+   * The guest's main RAM (block `pc.ram`) is this file, mapped shared (`memory-backend-file,share=on`) and
+   * already holding the RAM's content; the stream was written with capability `x-ignore-shared` and without
+   * that block's pages (memory-snapshot's `withSharedRamBlock`). QEMU reads the file as the guest touches it,
+   * so a file on cloudletfs fetches memory on demand. Direct QEMU only.
+   */
+  readonly ramFile?: string;
 }
 
 export type MigrationSource = Readable | AsyncIterable<Uint8Array>;
@@ -120,7 +127,7 @@ export async function connectControls(
 async function startOnce(
   deps: QemuDriverDeps,
   spec: VmSpec,
-  options: LaunchOptions,
+  options: RestoreOptions,
   incoming: boolean,
 ): Promise<Started> {
   const dir = await deps.makeRunDir(options.runDirParent);
@@ -129,7 +136,10 @@ async function startOnce(
   try {
     const paths = runPathsIn(dir);
     const ports = await resolveHostPorts(spec, deps.pickFreePort);
-    const argv = qemuArgv(ports.spec, paths, incoming ? { incoming: 'defer' } : {});
+    const argv = qemuArgv(ports.spec, paths, {
+      ...(incoming ? { incoming: 'defer' } : {}),
+      ...(options.ramFile === undefined ? {} : { ramFile: options.ramFile }),
+    });
     proc = startQemuProcess(deps, argv, {
       runDir: dir,
       removeRunDirOnExit: !keepRunDir,
@@ -158,7 +168,7 @@ async function startOnce(
 async function start(
   deps: QemuDriverDeps,
   spec: VmSpec,
-  options: LaunchOptions,
+  options: RestoreOptions,
   incoming: boolean,
 ): Promise<Started> {
   const hasAutoPorts = spec.nics.some((nic) => nic.portForwards.some((fwd) => fwd.hostPort === 0));
@@ -179,7 +189,9 @@ async function restore(deps: QemuDriverDeps, spec: VmSpec, source: MigrationSour
       proc,
       deps.clock,
       'restore',
-      loadIncoming(vm.qmp, connect, vm.paths.migrationInSocket, source),
+      loadIncoming(vm.qmp, connect, vm.paths.migrationInSocket, source, {
+        ignoreShared: options.ramFile !== undefined,
+      }),
     );
     if (options.paused !== true) await vm.cont();
     return vm;

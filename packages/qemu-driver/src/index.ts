@@ -1,6 +1,13 @@
 // @cloudlet/qemu-driver: run QEMU from a VM spec, talk QMP and the serial console, snapshot and restore.
 
-export { hostfwdRule, type QemuArgvOptions, qemuArgv, type RunPaths, runPathsIn } from './argv.js';
+export {
+  hostfwdRule,
+  MAIN_RAM_BLOCK,
+  type QemuArgvOptions,
+  qemuArgv,
+  type RunPaths,
+  runPathsIn,
+} from './argv.js';
 export type { Clock, TimerHandle } from './clock.js';
 export type { ExitGuard, QemuDriverDeps, Spawn, SpawnedProcess, SpawnOptions, UnixListener } from './deps.js';
 export {

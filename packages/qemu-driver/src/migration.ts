@@ -54,9 +54,13 @@ function streamClosed(stream: Duplex): Promise<void> {
   });
 }
 
-async function prepareMigration(qmp: QmpClient): Promise<void> {
+async function prepareMigration(qmp: QmpClient, ignoreShared = false): Promise<void> {
   await qmp.migrateSetParameters({ 'max-bandwidth': SNAPSHOT_MAX_BANDWIDTH });
-  await qmp.migrateSetCapabilities([{ capability: 'events', state: true }]);
+  await qmp.migrateSetCapabilities([
+    { capability: 'events', state: true },
+    // Must equal the stream's: QEMU refuses a stream whose x-ignore-shared differs from its own setting.
+    ...(ignoreShared ? [{ capability: 'x-ignore-shared', state: true }] : []),
+  ]);
 }
 
 /**
@@ -103,8 +107,9 @@ export async function loadIncoming(
   connect: () => Promise<Duplex>,
   socketPath: string,
   source: Readable | AsyncIterable<Uint8Array>,
+  options: { ignoreShared?: boolean } = {},
 ): Promise<MigrationInfo> {
-  await prepareMigration(qmp);
+  await prepareMigration(qmp, options.ignoreShared ?? false);
   const watch = watchMigration(qmp);
   try {
     // QEMU listens on the socket by the time migrate-incoming answers.

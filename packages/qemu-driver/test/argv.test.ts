@@ -44,6 +44,18 @@ describe('qemuArgv', () => {
     expect(valuesOf(argvOf({ memoryMiB: 128 }, 'defer'), '-incoming')).toEqual(['defer']);
   });
 
+  it('maps the main RAM from a shared file when restoring with ramFile (the backend keeps the name pc.ram)', () => {
+    const argv = qemuArgv(parseVmSpec({ memoryMiB: 128 }), paths, {
+      incoming: 'defer',
+      ramFile: '/mnt/a,b/memory/image',
+    });
+    expect(valuesOf(argv, '-machine')).toEqual(['pc,accel=tcg,memory-backend=pc.ram']);
+    expect(valuesOf(argv, '-object')).toEqual([
+      'memory-backend-file,id=pc.ram,size=128M,mem-path=/mnt/a,,b/memory/image,share=on',
+    ]);
+    expect(valuesOf(argv, '-m')).toEqual(['128']);
+  });
+
   it('derives a virtio-blk disk with format, cache, discard and a pinned PCI address', () => {
     const argv = argvOf({ memoryMiB: 128, disks: [{ file: '/img/a.qcow2', format: 'qcow2' }] });
     expect(valuesOf(argv, '-drive')).toEqual([

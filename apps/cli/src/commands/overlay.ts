@@ -44,8 +44,8 @@ export function registerOverlay(program: Command): void {
     .option('--no-trim', 'keep disk blocks the guest trimmed (default: trimmed blocks are left out)')
     .option(
       '--profile [path]',
-      'resume the overlay once with early start, record the disk chunks touched until GET path (default /) ' +
-        'answers through the first forwarded port, and put them first (for --early-start synthesis)',
+      'resume the overlay once with early start, record the memory pages and disk chunks touched until GET ' +
+        'path (default /) answers through the first forwarded port, and put them first (for --early-start)',
     )
     .option('--free-memory', 'require that free guest pages stay out (checks the guest has init_on_free=1)')
     .action(async (baseArg: string, qemuArgs: string[], options: OverlayOptions, command: Command) => {
@@ -92,7 +92,8 @@ export function registerOverlay(program: Command): void {
             portForwards: guestForwards(summary.manifest.vm.spec),
           });
           print(
-            `profiled: ${profiled.touched.length} of ${profiled.diskRecords} disk chunks touched before ` +
+            `profiled: ${profiled.memoryTouched.length} of ${profiled.memoryRecords} memory pages and ` +
+              `${profiled.touched.length} of ${profiled.diskRecords} disk chunks touched before ` +
               `GET ${path} answered; they come first now (${formatBytes(profiled.summary.bytes)}, ` +
               `${profiled.seconds.toFixed(1)} s)`,
           );

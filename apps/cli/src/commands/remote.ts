@@ -30,6 +30,7 @@ export interface RemoteSynthesisArgs {
   readonly ports?: readonly RemotePortRequest[];
   readonly vnc?: boolean;
   readonly earlyStart?: boolean;
+  readonly earlyStartMemory?: 'on-demand' | 'first';
   readonly detach?: boolean;
   readonly json?: boolean;
   readonly progress: Pick<ProgressReporter, 'update' | 'done' | 'note'>;
@@ -75,6 +76,7 @@ export async function remoteSynthesis(args: RemoteSynthesisArgs): Promise<void> 
     ...(args.ports === undefined || args.ports.length === 0 ? {} : { ports: args.ports }),
     ...(args.vnc === true ? { vnc: true } : {}),
     ...(args.earlyStart === true ? { earlyStart: true } : {}),
+    ...(args.earlyStartMemory === undefined ? {} : { earlyStartMemory: args.earlyStartMemory }),
     onEvent: (e) => {
       if (e.type !== 'progress') return progress.done();
       const label = LABELS[e.stage];

@@ -16,6 +16,7 @@ interface SynthesisOptions extends BackendOptions {
   base?: string;
   detach?: boolean;
   earlyStart?: boolean;
+  memoryFirst?: boolean;
   vnc?: boolean;
   json?: boolean;
   keep?: boolean;
@@ -82,7 +83,12 @@ export function registerSynthesis(program: Command): void {
     .option('--work-dir <dir>', "folder for the VM's disk (default: under $CLOUDLET_HOME/synthesis)")
     .option(
       '--early-start',
-      'resume once the memory is in; the disk keeps arriving through cloudletfs (no --detach, no --keep)',
+      'resume before the overlay has arrived: RAM and disk are served through cloudletfs, what the VM ' +
+        'touches is fetched first (no --detach, no --keep)',
+    )
+    .option(
+      '--memory-first',
+      'with --early-start: apply all memory before resuming (only the disk arrives while the VM runs)',
     );
   withBackendOptions(command).action(
     async (
@@ -110,6 +116,7 @@ export function registerSynthesis(program: Command): void {
           ports: portForwards.map((f) => ({ guestPort: f.guestPort, proto: f.proto ?? 'tcp' })),
           vnc: options.vnc === true,
           earlyStart: options.earlyStart === true,
+          ...(options.memoryFirst === true ? { earlyStartMemory: 'first' as const } : {}),
           detach: options.detach === true,
           json: options.json === true,
           progress,
@@ -118,6 +125,8 @@ export function registerSynthesis(program: Command): void {
       }
       if (first === undefined || second === undefined)
         throw new UsageError('synthesis takes <base> <overlay> (or --server HOST:PORT <overlay>)');
+      if (options.memoryFirst === true && options.earlyStart !== true)
+        throw new UsageError('--memory-first needs --early-start');
       if (options.earlyStart === true && (options.detach === true || options.keep === true))
         throw new UsageError('--early-start serves the disk from this command: no --detach or --keep');
       if (options.backend === 'libvirt' && (options.detach === true || options.earlyStart === true))
@@ -139,6 +148,7 @@ export function registerSynthesis(program: Command): void {
           ...(options.workDir === undefined ? {} : { workDir: resolve(options.workDir) }),
           detachable: options.detach === true,
           earlyStart: options.earlyStart === true,
+          ...(options.memoryFirst === true ? { earlyStartMemory: 'first' as const } : {}),
           vnc: options.vnc === true,
           onProgress: (p) => {
             if (p.stage === 'apply' && p.bytesDone !== undefined && p.totalBytes !== undefined)

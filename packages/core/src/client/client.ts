@@ -42,8 +42,10 @@ export interface RemoteSynthesisOptions {
   readonly base?: string;
   readonly ports?: readonly RemotePortRequest[];
   readonly vnc?: boolean;
-  /** Resume before the whole overlay has arrived (the server serves the disk through cloudletfs). */
+  /** Resume before the whole overlay has arrived (the server serves RAM and disk through cloudletfs). */
   readonly earlyStart?: boolean;
+  /** With earlyStart: 'first' applies all memory before resuming (default 'on-demand'). */
+  readonly earlyStartMemory?: 'on-demand' | 'first';
   /** Every event of the session's progress stream, as it arrives. */
   readonly onEvent?: (event: SessionEvent) => void;
   /** Gives up: an upload is cut off (the server then removes the session), a URL session is closed. */
@@ -169,6 +171,7 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
       ...(o.ports === undefined ? {} : { ports: o.ports }),
       ...(o.vnc === undefined ? {} : { vnc: o.vnc }),
       ...(o.earlyStart === undefined ? {} : { earlyStart: o.earlyStart }),
+      ...(o.earlyStartMemory === undefined ? {} : { earlyStartMemory: o.earlyStartMemory }),
     };
     const response = await call('/v1/sessions', {
       method: 'POST',
@@ -193,6 +196,7 @@ export function createCloudletClient(options: CloudletClientOptions): CloudletCl
       query.append('port', typeof p === 'number' ? String(p) : `${p.proto ?? 'tcp'}:${p.guestPort}`);
     if (o.vnc === true) query.set('vnc', 'true');
     if (o.earlyStart === true) query.set('earlyStart', 'true');
+    if (o.earlyStartMemory !== undefined) query.set('earlyStartMemory', o.earlyStartMemory);
     const target = new URL(`${base}/v1/sessions${query.size > 0 ? `?${query}` : ''}`);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const response = await new Promise<IncomingMessage>((resolve, reject) => {

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
 import { type ChunkedImage, type CloudletFs, mountCloudletFs } from '@cloudlet/cloudletfs';
 import { CHUNK_SIZE } from '@cloudlet/delta';
+import { pageIndexer, type StreamPrologue } from '@cloudlet/memory-snapshot';
 import type { OverlayReader, OverlayRecord } from '@cloudlet/overlay-format';
+import { MAIN_RAM_BLOCK } from '@cloudlet/qemu-driver';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
 import { openRamPages, type RamPages } from '../ram-pages.js';
 import { synthesizedMemoryStream } from './memory-stream.js';
@@ -17,13 +19,23 @@ export interface EarlyStartOptions {
   readonly workDir: string;
   /** Background segment fetches at once (default 1: what the VM asks for must not queue behind many). */
   readonly inFlight?: number;
+  /**
+   * 'on-demand' (default): the guest's main RAM is a file on cloudletfs that QEMU maps, so the VM resumes
+   * before the memory has arrived too and pages are fetched as the guest touches them. 'first': the memory
+   * segments are applied before QEMU starts and the whole RAM goes through the migration stream.
+   */
+  readonly memory?: EarlyStartMemory;
   readonly onSegment?: (index: number, applied: number, total: number) => void;
 }
 
-/** The customized VM ready to resume before its disk has arrived. */
+export type EarlyStartMemory = 'on-demand' | 'first';
+
+/** The customized VM ready to resume before its disk (and, on demand, its memory) has arrived. */
 export interface EarlyStart {
   /** The raw disk image on cloudletfs: reads of chunks still on their way wait for them (and fetch them first). */
   readonly disk: string;
+  /** With memory on demand: the main RAM image on cloudletfs, for QEMU to map (RestoreOptions.ramFile). */
+  readonly ramFile?: string;
   readonly fs: CloudletFs<'disk' | 'memory'>;
   readonly memoryPages: number;
   memoryStream(): AsyncGenerator<Uint8Array>;
@@ -34,13 +46,16 @@ export interface EarlyStart {
 }
 
 /**
- * Early start: the memory segments are applied first (the VM cannot resume without its memory), then the
- * VM may run while the disk segments keep arriving in the background; a disk read of a chunk not yet there
- * blocks in cloudletfs and moves that chunk's segment to the front.
+ * Early start: the VM may run while the overlay keeps arriving in the background; a read of a chunk not yet
+ * there blocks in cloudletfs and moves that chunk's segment to the front. The disk is always served so; the
+ * main RAM too with memory on demand (QEMU maps it from cloudletfs, and only the small blocks — firmware,
+ * option ROMs, ACPI tables — and the devices travel in the migration stream), else every memory segment is
+ * applied before the VM resumes.
  */
 export async function prepareEarlyStart(options: EarlyStartOptions): Promise<EarlyStart> {
   const { base, overlay, workDir } = options;
   const { manifest } = overlay;
+  const onDemand = (options.memory ?? 'on-demand') === 'on-demand';
   const baseRam = await openRamPages(base.paths.memory);
   // One descriptor: cloudletfs reads through the handle, the decoder's resolver synchronously through its fd.
   const baseDiskFile = await open(base.paths.disk, 'r');
@@ -57,27 +72,34 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
   let fs: CloudletFs<'disk' | 'memory'> | undefined;
   try {
     scheduler = await startScheduler(options, baseRam, baseDisk, pages, diskChunks);
-    const memorySegments = manifest.segments.flatMap((s, i) => (s.space === 'memory' ? [i] : []));
-    await Promise.all(memorySegments.map((i) => scheduler?.need(i)));
     const prologue = decodePrologue(await overlay.readBlob(PROLOGUE_BLOB));
+    const ram = mainRam(prologue);
+    const streamed = onDemand ? (index: number) => !ram.holds(index) : () => true;
+    await Promise.all(memorySegments(overlay, streamed).map((i) => scheduler?.need(i)));
     const deviceTail = await overlay.readBlob(DEVICE_STATE_BLOB);
     fs = await mountCloudletFs({
       mountpoint: join(workDir, 'mnt'),
       storeDir: join(workDir, 'writes'),
+      ...(onDemand ? { readAheadKiB: RAM_READ_AHEAD_KIB } : {}),
       images: {
         disk: diskImage(overlay, baseDiskFile, diskChunks, scheduler),
-        // The VM's RAM as it resumed (for inspection and profiling; QEMU gets it as a migration stream).
-        memory: memoryImage(baseRam, pages),
+        // On demand: what QEMU maps as the guest's RAM. Otherwise the RAM as it resumed (for inspection
+        // and profiling; QEMU gets it as a migration stream).
+        memory: onDemand
+          ? mainRamImage(ram, overlay, baseRam, pages, scheduler)
+          : memoryImage(baseRam, pages),
       },
     });
     const running = scheduler;
     const mounted = fs;
+    const stream = { baseSnapshot: base.paths.memory, prologue, deviceTail, pages };
     return {
       disk: mounted.paths.disk,
+      ...(onDemand ? { ramFile: mounted.paths.memory } : {}),
       fs: mounted,
       memoryPages: pages.count,
       memoryStream: () =>
-        synthesizedMemoryStream({ baseSnapshot: base.paths.memory, prologue, deviceTail, pages }),
+        synthesizedMemoryStream(onDemand ? { ...stream, sharedBlock: MAIN_RAM_BLOCK } : stream),
       arrived: running.done,
       async close() {
         running.stop(new Error('synthesis stopped'));
@@ -91,6 +113,36 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     await release();
     throw error;
   }
+}
+
+/** The guest's page faults read this much of the RAM image at once; more would fetch pages nobody needs. */
+const RAM_READ_AHEAD_KIB = 0;
+
+/** Where the main RAM block's pages sit among the flat page indexes of the stream. */
+interface MainRam {
+  readonly first: number;
+  readonly pages: number;
+  holds(index: number): boolean;
+}
+
+function mainRam(prologue: StreamPrologue): MainRam {
+  const block = prologue.blocks.find((b) => b.name === MAIN_RAM_BLOCK);
+  if (block === undefined)
+    throw new Error(`the snapshot has no "${MAIN_RAM_BLOCK}" RAM block to serve on demand`);
+  const first = pageIndexer(prologue.blocks).indexOf(MAIN_RAM_BLOCK, 0);
+  const pages = block.length / CHUNK_SIZE;
+  return { first, pages, holds: (index) => index >= first && index < first + pages };
+}
+
+/** The segments holding overlay pages `wanted` picks (the whole page range is walked: one lookup per page). */
+function memorySegments(overlay: OverlayReader, wanted: (index: number) => boolean): number[] {
+  const segments = new Set<number>();
+  for (let index = 0; index < overlay.manifest.vm.memoryPages; index++) {
+    if (!wanted(index)) continue;
+    const segment = overlay.segmentOf('memory', index);
+    if (segment !== undefined) segments.add(segment);
+  }
+  return [...segments];
 }
 
 async function startScheduler(
@@ -139,6 +191,26 @@ function memoryImage(baseRam: RamPages, pages: OverlayChunks): ChunkedImage {
       const page = pages.get(index);
       if (page === undefined) return baseRam.pageSync(index);
       return page ?? Buffer.alloc(CHUNK_SIZE);
+    },
+  };
+}
+
+/** The main RAM block as QEMU maps it: the overlay's page (fetched first if still on its way), else the base's. */
+function mainRamImage(
+  ram: MainRam,
+  overlay: OverlayReader,
+  baseRam: RamPages,
+  pages: OverlayChunks,
+  scheduler: SegmentScheduler,
+): ChunkedImage {
+  return {
+    size: ram.pages * CHUNK_SIZE,
+    async readChunk(chunk) {
+      const index = ram.first + chunk;
+      const segment = overlay.segmentOf('memory', index);
+      if (segment === undefined) return baseRam.pageSync(index);
+      await scheduler.need(segment);
+      return pages.get(index) ?? Buffer.alloc(CHUNK_SIZE);
     },
   };
 }

@@ -4,6 +4,7 @@ import {
   type RamPage,
   readMigrationStream,
   type StreamPrologue,
+  withSharedRamBlock,
   writeMigrationStream,
 } from '@cloudlet/memory-snapshot';
 import { OverlayMismatchError } from './errors.js';
@@ -17,6 +18,11 @@ export interface SynthesizedMemoryInput {
   readonly deviceTail: Uint8Array;
   /** The overlay's decoded pages. */
   readonly pages: OverlayChunks;
+  /**
+   * A RAM block QEMU maps from a shared file (memory on demand): its pages are left out and the stream says
+   * x-ignore-shared.
+   */
+  readonly sharedBlock?: string;
 }
 
 /**
@@ -25,15 +31,18 @@ export interface SynthesizedMemoryInput {
  * RAM is zero). Nothing RAM-sized is written: QEMU reads it straight from here.
  */
 export async function* synthesizedMemoryStream(input: SynthesizedMemoryInput): AsyncGenerator<Uint8Array> {
-  const { prologue, pages } = input;
+  const { pages, sharedBlock } = input;
+  const prologue =
+    sharedBlock === undefined ? input.prologue : withSharedRamBlock(input.prologue, sharedBlock);
   const layout = pageIndexer(prologue.blocks);
+  const streamed = (block: string) => block !== sharedBlock;
   async function* merged(): AsyncGenerator<RamPage> {
     const seen = new Uint8Array(layout.pageCount);
     for await (const item of readMigrationStream(createReadStream(input.baseSnapshot))) {
       if (item.kind === 'prologue' && pageIndexer(item.prologue.blocks).pageCount !== layout.pageCount) {
         throw new OverlayMismatchError("the overlay's RAM layout differs from its base's");
       }
-      if (item.kind !== 'page') continue;
+      if (item.kind !== 'page' || !streamed(item.page.block)) continue;
       const index = layout.indexOf(item.page.block, item.page.offset);
       seen[index] = 1;
       const changed = pages.get(index);
@@ -44,7 +53,8 @@ export async function* synthesizedMemoryStream(input: SynthesizedMemoryInput): A
     for (const index of pages.indexes()) {
       if (seen[index] === 1) continue;
       const data = pages.get(index);
-      if (data != null) yield { ...layout.locate(index), data };
+      const at = layout.locate(index);
+      if (data != null && streamed(at.block)) yield { ...at, data };
     }
   }
   yield* writeMigrationStream({ prologue, pages: merged(), deviceTail: input.deviceTail });

@@ -30,6 +30,8 @@ interface Prepared extends PreparedDisk {
   readonly diskFormat: 'qcow2' | 'raw';
   readonly memoryPages: number;
   readonly diskClusters: number;
+  /** Early start with memory on demand: QEMU maps the guest's RAM from this file on cloudletfs. */
+  readonly ramFile?: string;
   memoryStream(): AsyncGenerator<Uint8Array>;
 }
 
@@ -46,6 +48,8 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
       'bad-options',
       'early start serves the disk from this process: it cannot detach',
     );
+  if (options.earlyStartMemory !== undefined && options.earlyStart !== true)
+    throw new SynthesisError('bad-options', 'earlyStartMemory needs earlyStart');
   const t0 = performance.now();
   const progress = options.onProgress ?? (() => {});
   const { signal } = options;
@@ -121,6 +125,7 @@ async function prepare(
       overlay,
       workDir,
       ...inFlight,
+      ...(options.earlyStartMemory === undefined ? {} : { memory: options.earlyStartMemory }),
       onSegment: (_i, segmentsDone, segments) => progress({ stage: 'apply', segmentsDone, segments }),
     });
     return { ...early, diskFormat: 'raw', keepable: false, diskClusters: 0, release: () => early.close() };
@@ -189,6 +194,7 @@ async function resume(
   const driver = options.driver ?? createQemuDriver();
   const vm = await driver.restore(spec, prepared.memoryStream(), {
     ...(options.detachable === true ? { detachable: true } : {}),
+    ...(prepared.ramFile === undefined ? {} : { ramFile: prepared.ramFile }),
   });
   if (options.signal?.aborted === true) {
     await vm.kill();

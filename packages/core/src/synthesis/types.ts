@@ -40,6 +40,13 @@ export interface SynthesizeOptions {
    * Cannot be combined with `detachable` (this process serves the disk) or `stop({ keepDisk })`.
    */
   readonly earlyStart?: boolean;
+  /**
+   * How an early start gets the memory. 'on-demand' (default): QEMU maps the guest's main RAM from a file on
+   * cloudletfs (`memory-backend-file,share=on` + `x-ignore-shared`), so the VM resumes before the memory
+   * segments have arrived and a page the guest touches is fetched first; direct QEMU driver only. 'first':
+   * every memory segment is applied before QEMU starts (works with any backend).
+   */
+  readonly earlyStartMemory?: 'on-demand' | 'first';
   /** Allow `detach()` (QEMU then survives this process once detached). */
   readonly detachable?: boolean;
   readonly onProgress?: (progress: SynthesisProgress) => void;

@@ -168,14 +168,20 @@ export function createLibvirtBackend(
     launch: (spec, launchOptions = {}) =>
       run(deps, uri, parseVmSpec(spec), launchOptions, (conn, setup) => conn.createDomain(setup.xml)),
     restore: (spec, source: MigrationSource, restoreOptions: RestoreOptions = {}) =>
-      run(deps, uri, parseVmSpec(spec), restoreOptions, async (conn, setup) => {
-        const file = join(setup.dir, 'restore.img');
-        try {
-          await writeSaveImage(file, setup.xml, source, restoreOptions.paused === true);
-          await conn.restoreDomain(file);
-        } finally {
-          await rm(file, { force: true });
-        }
-      }),
+      restoreOptions.ramFile !== undefined
+        ? Promise.reject(
+            new Error(
+              'libvirt backend: guest RAM mapped from a file (memory on demand) needs the direct QEMU driver',
+            ),
+          )
+        : run(deps, uri, parseVmSpec(spec), restoreOptions, async (conn, setup) => {
+            const file = join(setup.dir, 'restore.img');
+            try {
+              await writeSaveImage(file, setup.xml, source, restoreOptions.paused === true);
+              await conn.restoreDomain(file);
+            } finally {
+              await rm(file, { force: true });
+            }
+          }),
   };
 }
