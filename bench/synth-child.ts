@@ -9,8 +9,10 @@ interface ChildArgs {
   readonly overlay: string;
   readonly expect: string;
   readonly guestPort: number;
-  /** Resume once the memory is in, the disk following through cloudletfs (bench/early-start.ts). */
+  /** Resume before the overlay has arrived, RAM and disk through cloudletfs (bench/early-start.ts). */
   readonly earlyStart?: boolean;
+  /** With earlyStart: 'first' applies the memory before resuming. */
+  readonly earlyStartMemory?: 'on-demand' | 'first';
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
@@ -32,6 +34,7 @@ const synth = await synthesize({
   overlay: args.overlay,
   portForwards: [{ guestPort: args.guestPort }],
   ...(args.earlyStart === true ? { earlyStart: true } : {}),
+  ...(args.earlyStartMemory === undefined ? {} : { earlyStartMemory: args.earlyStartMemory }),
 });
 try {
   const url = `http://127.0.0.1:${synth.vm.hostPort(args.guestPort)}/`;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type BaseInfo, type BaseRegistry, openBaseRegistry } from '@cloudlet/base-registry';
 import { cloudletMountsUnder } from '@cloudlet/cloudletfs';
 import { openOverlay } from '@cloudlet/overlay-format';
-import { APP_SCRIPT, readAppState, sampleAppState, serveFile } from '@cloudlet/test-vms';
+import { APP_SCRIPT, readAppState, sampleAppState, serveFile, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOverlay, runGuestScript, type SynthesizeOptions, synthesize } from '../src/index.js';
 import { createTinyBase } from './tiny-base.js';
@@ -74,8 +74,17 @@ describe('synthesize({ earlyStart: true }) with the RAM on cloudletfs', () => {
     try {
       expect(appliedAtResume).toBeLessThan(memorySegments);
       const port = synth.vm.hostPort(80);
-      const [first, second] = await sampleAppState(port, 1000);
+      // Unprofiled, the pages the app needs are spread over every memory segment: it answers once most arrived.
+      await until(
+        () =>
+          readAppState(port).then(
+            () => true,
+            () => false,
+          ),
+        'the app to answer',
+      );
       const answeredAt = server.now() / 1000;
+      const [first, second] = await sampleAppState(port, 1000);
       expect(first).toMatchObject({ disk: 'app-disk-file', tmpfs: 'app-tmpfs-file' });
       expect(second.counter).toBeGreaterThan(first.counter);
       // The guest's RAM is the mount's memory image: the main RAM block only (the small ones were streamed).
