@@ -1,15 +1,19 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// The libvirt backend from the CLI and the server: the shared acceptance flow (synthesis-acceptance.ts) with
+// every VM under libvirt, plus what only libvirt has: the backend recorded in the registry, an overlay made under
+// libvirt synthesized by the direct driver, a held server session, connection errors, and no domain left behind
+// by a SIGKILLed cloudlet.
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCloudletClient } from '@cloudlet/core';
 import type { LibvirtDaemons } from '@cloudlet/qemu-driver';
-import { APP_SCRIPT, freePort, tinyVm } from '@cloudlet/test-vms';
+import { until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudletDomains, libvirtForTests } from '../../../packages/qemu-driver/test/libvirt-helpers.js';
 import { qemuAlive } from '../../../packages/qemu-driver/test/vm-helpers.js';
 import { startServer } from '../../server/test/server-process.js';
 import { expectAppRunning } from './app-running.js';
-import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
+import { runCli, spawnCli } from './run-cli.js';
+import { synthesisAcceptance } from './synthesis-acceptance.js';
 
 /** `cloudlet synthesis` in the foreground until its VM answers, then Ctrl-C; resolves with the exit code. */
 async function synthesizeAndStop(
@@ -39,80 +43,41 @@ async function synthesizeAndStop(
 
 describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
   let daemons: LibvirtDaemons;
-  let work: string;
-  let homeA: string;
-  let homeB: string;
-  let id: string;
-  let port: number;
-  let overlay: string;
   const libvirt = () => ['--backend', 'libvirt', '--connect', daemons.uri];
 
   beforeAll(async () => {
     daemons = await libvirtForTests();
-    work = await mkdtemp(join(tmpdir(), 'cli-libvirt-'));
-    homeA = join(work, 'a');
-    homeB = join(work, 'b');
-    await writeFile(join(work, 'ready.sh'), 'true\n');
-    await writeFile(join(work, 'app.sh'), APP_SCRIPT);
-    const made = await runCli([
-      ...tinyBaseArgs(homeA, tinyVm()),
-      ...libvirt(),
-      '--script',
-      join(work, 'ready.sh'),
-    ]);
-    id = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
-    expect(id, made.stderr).toHaveLength(64);
-    expect((await runCli(['--home', homeA, 'export-base', id, join(work, 'base.zip')])).code).toBe(0);
-    expect((await runCli(['--home', homeB, 'import-base', join(work, 'base.zip')])).code).toBe(0);
-    port = await freePort();
-    overlay = join(work, 'app.zip');
-    const args = [
-      '--home',
-      homeA,
-      'overlay',
-      id,
-      '-o',
-      overlay,
-      ...libvirt(),
-      '--script',
-      join(work, 'app.sh'),
-    ];
-    const custom = await runCli([...args, '--', '-redir', `tcp:${port}::80`]);
-    expect(custom.code, custom.stderr).toBe(0);
   });
-
   afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
     await daemons?.stop();
   });
 
+  // The whole acceptance flow (synthesis.vm.test.ts's) with every VM under libvirt.
+  const ctx = synthesisAcceptance({
+    backend: libvirt,
+    // libvirt drops a domain a moment after its QEMU is gone.
+    noLeftovers: () =>
+      until(async () => (await cloudletDomains(daemons.uri)).length === 0, 'no libvirt domain left', 5000),
+  });
+
   it('the registry records that libvirt made the base, on both cloudlets', async () => {
-    for (const home of [homeA, homeB]) {
-      const manifest = JSON.parse(await readFile(join(home, 'bases', id, 'base.json'), 'utf8')) as {
+    for (const home of [ctx.homeA, ctx.homeB]) {
+      const manifest = JSON.parse(await readFile(join(home, 'bases', ctx.id, 'base.json'), 'utf8')) as {
         hostFacts: { backend?: string };
       };
       expect(manifest.hostFacts.backend).toBe('libvirt');
     }
   });
 
-  it('synthesizes under libvirt: every piece of state answers; Ctrl-C leaves no domain, QEMU or files', async () => {
-    const { code, pid } = await synthesizeAndStop(
-      ['--home', homeB, 'synthesis', id, overlay, ...libvirt()],
-      port,
-    );
-    expect(code).toBe(0);
-    if (pid > 0) expect(qemuAlive(pid)).toBe(false);
-    expect(await cloudletDomains(daemons.uri)).toEqual([]);
-    expect(await readdir(join(homeB, 'synthesis')).catch(() => [])).toEqual([]);
-  });
-
   it('the same overlay synthesizes with the direct driver (same hardware description)', async () => {
+    const { homeB, id, overlay, port } = ctx;
     const { code } = await synthesizeAndStop(['--home', homeB, 'synthesis', id, overlay], port);
     expect(code).toBe(0);
     expect(await readdir(join(homeB, 'synthesis')).catch(() => [])).toEqual([]);
   });
 
   it('cloudlet-server --backend libvirt: an uploaded overlay runs in a held session; closing leaves no domain', async () => {
+    const { homeB, overlay } = ctx;
     const server = await startServer(['--home', homeB, ...libvirt()]);
     try {
       const client = createCloudletClient({ server: server.url });
@@ -129,6 +94,7 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
   });
 
   it('a daemon that does not answer, or a mistaken URI: one clear line, nothing left', async () => {
+    const { homeB, id, overlay } = ctx;
     const uri = 'qemu:///system?socket=/nonexistent/libvirt-sock';
     const run = await runCli([
       '--home',
@@ -149,5 +115,23 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
     expect(await readdir(join(homeB, 'synthesis')).catch(() => [])).toEqual([]);
     const usage = await runCli(['--home', homeB, 'synthesis', id, overlay, '--connect', uri]);
     expect(usage.stderr).toMatch(/--connect needs --backend libvirt/);
+    const remote = ['--backend', 'libvirt', '--connect', 'qemu+ssh://root@edge-7/system'];
+    const refused = await runCli(['--home', homeB, 'synthesis', id, overlay, ...remote]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/remote hosts are not supported \(edge-7\)/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a SIGKILLed cloudlet leaves no domain: the watchdog kills its QEMU and libvirt drops the domain', async () => {
+    const { homeB, id, overlay, port } = ctx;
+    const { child, output, seen } = spawnCli(['--home', homeB, 'synthesis', id, overlay, ...libvirt()]);
+    await seen('press Ctrl-C');
+    await expectAppRunning(port);
+    expect(await cloudletDomains(daemons.uri)).toHaveLength(1);
+    const pid = Number(/pid (\d+)/.exec(output.text)?.[1] ?? 0);
+    child.kill('SIGKILL'); // no exit hook runs
+    await until(async () => (await cloudletDomains(daemons.uri)).length === 0, 'the domain gone', 10_000);
+    if (pid > 0) expect(qemuAlive(pid)).toBe(false);
+    await rm(join(homeB, 'synthesis'), { recursive: true, force: true }); // the dead CLI's VM folder
   });
 });

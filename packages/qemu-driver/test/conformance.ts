@@ -7,7 +7,11 @@ import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { type CollectedMigrationStream, collectMigrationStream } from '@cloudlet/memory-snapshot';
+import {
+  type CollectedMigrationStream,
+  collectMigrationStream,
+  writeMigrationStream,
+} from '@cloudlet/memory-snapshot';
 import {
   fetchStatePage,
   type GuestState,
@@ -17,9 +21,16 @@ import {
   type TinyVm,
   tinyVm,
   tinyVmSpec,
+  until,
 } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertDisk, createDiskOverlay, type RunningVm, type VmBackend } from '../src/index.js';
+import {
+  convertDisk,
+  createDiskOverlay,
+  type RunningVm,
+  stopDetachedVm,
+  type VmBackend,
+} from '../src/index.js';
 import { qemuAlive, waitUntilGone } from './vm-helpers.js';
 
 export interface ConformanceTarget {
@@ -44,6 +55,21 @@ export function describeConformance(target: ConformanceTarget): void {
     let before: GuestState;
     let collected: CollectedMigrationStream;
     const pids: number[] = [];
+
+    /** The snapshot, rebuilt by the writer, restored on a fresh copy of the disk of its moment. */
+    async function restoreSnapshot(diskName: string, options: { detachable?: boolean } = {}) {
+      const disk = join(work, diskName);
+      await copyFile(join(work, 'snap.raw'), disk);
+      const stream = writeMigrationStream({
+        prologue: collected.prologue,
+        pages: collected.pages,
+        deviceTail: collected.deviceTail,
+      });
+      return backend.restore(tinyVmSpec(tiny, { file: disk, format: 'raw' }), stream, {
+        runDirParent: runParent,
+        ...options,
+      });
+    }
 
     beforeAll(async () => {
       tiny = tinyVm();
@@ -101,18 +127,8 @@ export function describeConformance(target: ConformanceTarget): void {
     });
 
     it('restores on a copy of that disk: shell, tmpfs, counter, disk file and httpd survive', async () => {
-      const disk = join(work, 'restored.raw');
-      await copyFile(join(work, 'snap.raw'), disk);
-      const { writeMigrationStream } = await import('@cloudlet/memory-snapshot');
-      const stream = writeMigrationStream({
-        prologue: collected.prologue,
-        pages: collected.pages,
-        deviceTail: collected.deviceTail,
-      });
       const started = performance.now();
-      restored = await backend.restore(tinyVmSpec(tiny, { file: disk, format: 'raw' }), stream, {
-        runDirParent: runParent,
-      });
+      restored = await restoreSnapshot('restored.raw');
       pids.push(restored.pid);
       const loaded = seconds(started);
       const after = await readGuestState(restored.console);
@@ -134,6 +150,19 @@ export function describeConformance(target: ConformanceTarget): void {
       expect(existsSync(runDir)).toBe(false);
       expect(await readdir(runParent)).toEqual([]);
       expect(await target.leftovers()).toEqual([]);
+    });
+
+    it('a detachable VM outlives detach(); stopDetachedVm ends it and nothing is left', async () => {
+      const vm = await restoreSnapshot('detached.raw', { detachable: true });
+      const hostPort = vm.hostPort(80);
+      const detached = await vm.detach();
+      expect(qemuAlive(detached.pid)).toBe(true);
+      expect(await fetchStatePage(hostPort)).toBe(before.page); // served with nothing of ours attached
+      expect(await stopDetachedVm(detached)).toBe('quit');
+      expect(await waitUntilGone(detached.pid)).toBe(true);
+      expect(existsSync(detached.runDir)).toBe(false);
+      // libvirt drops the domain when it has handled QEMU's exit, a moment after the process is gone.
+      await until(async () => (await target.leftovers()).length === 0, 'nothing left in the backend', 5000);
     });
   });
 }

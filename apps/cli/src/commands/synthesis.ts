@@ -129,11 +129,6 @@ export function registerSynthesis(program: Command): void {
         throw new UsageError('--memory-first needs --early-start');
       if (options.earlyStart === true && (options.detach === true || options.keep === true))
         throw new UsageError('--early-start serves the disk from this command: no --detach or --keep');
-      if (options.backend === 'libvirt' && (options.detach === true || options.earlyStart === true))
-        throw new UsageError(
-          '--backend libvirt: no --detach (libvirt keeps the domain, not a pid) and no --early-start ' +
-            '(libvirt restores from a save image, cloudletfs is not wired in) yet',
-        );
       const driver = driverFrom(options);
       const baseArg = first;
       const overlayArg = options.url ?? second;

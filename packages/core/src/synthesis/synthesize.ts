@@ -125,7 +125,7 @@ async function prepare(
       overlay,
       workDir,
       ...inFlight,
-      ...(options.earlyStartMemory === undefined ? {} : { memory: options.earlyStartMemory }),
+      memory: options.earlyStartMemory ?? (options.driver?.kind === 'libvirt' ? 'first' : 'on-demand'),
       onSegment: (_i, segmentsDone, segments) => progress({ stage: 'apply', segmentsDone, segments }),
     });
     return { ...early, diskFormat: 'raw', keepable: false, diskClusters: 0, release: () => early.close() };

@@ -41,10 +41,11 @@ export interface SynthesizeOptions {
    */
   readonly earlyStart?: boolean;
   /**
-   * How an early start gets the memory. 'on-demand' (default): QEMU maps the guest's main RAM from a file on
-   * cloudletfs (`memory-backend-file,share=on` + `x-ignore-shared`), so the VM resumes before the memory
-   * segments have arrived and a page the guest touches is fetched first; direct QEMU driver only. 'first':
-   * every memory segment is applied before QEMU starts (works with any backend).
+   * How an early start gets the memory. 'on-demand' (default with the direct QEMU driver): QEMU maps the
+   * guest's main RAM from a file on cloudletfs (`memory-backend-file,share=on` + `x-ignore-shared`), so the VM
+   * resumes before the memory segments have arrived and a page the guest touches is fetched first. 'first'
+   * (default with libvirt, which restores from a save image): every memory segment is applied before QEMU
+   * starts.
    */
   readonly earlyStartMemory?: 'on-demand' | 'first';
   /** Allow `detach()` (QEMU then survives this process once detached). */

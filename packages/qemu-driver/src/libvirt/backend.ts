@@ -21,12 +21,17 @@ import { defaultDeps } from '../node-deps.js';
 import { resolveHostPorts } from '../ports.js';
 import { createRunningVm, type RunningVm } from '../running-vm.js';
 import { parseVmSpec, type VmSpec } from '../spec.js';
-import { LibvirtBackendError, type LibvirtConnection, openLibvirtConnection } from './connection.js';
+import {
+  checkLocalUri,
+  LibvirtBackendError,
+  type LibvirtConnection,
+  openLibvirtConnection,
+} from './connection.js';
 import { attachDomainProcess, type DomainHostDeps } from './domain-process.js';
 import { domainXml } from './domain-xml.js';
 
 export interface LibvirtBackendOptions {
-  /** libvirt connection URI (default `qemu:///system`). The sockets are local files: use a local URI. */
+  /** libvirt connection URI (default `qemu:///system`); a remote host is refused (see checkLocalUri). */
   readonly uri?: string;
 }
 
@@ -92,7 +97,7 @@ async function attach(
     const paths = runPathsIn(setup.dir);
     const controls = await guarded(proc, deps.clock, 'start-up', connectControls(deps, proc, paths, options));
     const parts = { proc, paths, spec: setup.spec, portForwards: setup.portForwards, ...controls };
-    const vm = createRunningVm({ ...parts, keepRunDir, detachable: false }, deps);
+    const vm = createRunningVm({ ...parts, keepRunDir, detachable: options.detachable ?? false }, deps);
     let saved = false;
     const snapshot = saveSnapshot(conn, setup.name, setup.dir);
     proc.exited.then(() => conn.close());
@@ -126,6 +131,7 @@ async function run(
   options: LaunchOptions,
   start: Start,
 ) {
+  checkLocalUri(uri);
   const conn = await deps.openConnection(uri);
   const hasAutoPorts = spec.nics.some((nic) => nic.portForwards.some((fwd) => fwd.hostPort === 0));
   for (let attempt = 0; ; attempt++) {

@@ -23,7 +23,7 @@ export interface LibvirtConnection {
 export class LibvirtBackendError extends Error {
   override readonly name = 'LibvirtBackendError';
   constructor(
-    readonly code: 'connect' | 'operation',
+    readonly code: 'connect' | 'operation' | 'unsupported',
     readonly uri: string,
     readonly operation: string,
     readonly detail: string,
@@ -32,9 +32,32 @@ export class LibvirtBackendError extends Error {
       code === 'connect'
         ? `cannot connect to libvirt at ${uri}: ${detail} (is libvirtd running, and is the URI right? ` +
             'Without systemd start virtlogd and libvirtd by hand, see @cloudlet/qemu-driver README)'
-        : `libvirt ${operation} failed (${uri}): ${detail}`,
+        : code === 'unsupported'
+          ? `libvirt ${uri}: ${detail}`
+          : `libvirt ${operation} failed (${uri}): ${detail}`,
     );
   }
+}
+
+/**
+ * The backend reaches QEMU through files on this host (QMP and serial sockets in the run folder, libvirt's
+ * pid file and log, save images), so a URI naming another host (`qemu+ssh://host/system`) is refused up front.
+ */
+export function checkLocalUri(uri: string): void {
+  let host: string;
+  try {
+    host = new URL(uri).hostname;
+  } catch {
+    throw new LibvirtBackendError('connect', uri, 'parse', 'not a libvirt URI (e.g. qemu:///system)');
+  }
+  if (host !== '' && host !== 'localhost')
+    throw new LibvirtBackendError(
+      'unsupported',
+      uri,
+      'connect',
+      `remote hosts are not supported (${host}): the backend uses QEMU's sockets, libvirt's pid file and save ` +
+        'images as local files; run cloudlet on that host (cloudlet-server) and use its API instead',
+    );
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

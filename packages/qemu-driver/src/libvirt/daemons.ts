@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -65,8 +65,21 @@ function startDetached(command: string, args: string[], env: NodeJS.ProcessEnv):
 // makes permanent. libvirtd runs in its own mount namespace with /dev/kvm hidden: TCG only, cache valid.
 const LIBVIRTD_SCRIPT = '[ -e /dev/kvm ] && mount --bind /dev/null /dev/kvm; exec /usr/sbin/libvirtd -p "$1"';
 
+/**
+ * libvirtd's own mount namespace (above) must still see mounts made later in ours — an early-start disk on
+ * cloudletfs — so `/` has to be a shared mount, as systemd makes it at boot. A container's root may be
+ * private: then it is made rshared, the distribution default, before libvirtd's namespace is cloned from it.
+ */
+function ensureSharedRoot(): void {
+  const root = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((line) => line.split(' ')[4] === '/');
+  if (root !== undefined && !/ shared:\d+/.test(root)) execFileSync('mount', ['--make-rshared', '/']);
+}
+
 async function launchDaemons(dir: string): Promise<DaemonPids> {
   await mkdir(dir, { recursive: true });
+  ensureSharedRoot();
   const virtlogd = startDetached('/usr/sbin/virtlogd', ['-p', join(dir, 'virtlogd.pid')], {
     LIBVIRT_LOG_OUTPUTS: `3:file:${join(dir, 'virtlogd.log')}`,
   });

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { type Clock, sleep } from '../clock.js';
-import type { ExitGuard } from '../deps.js';
+import type { ExitGuard, QemuDriverDeps } from '../deps.js';
 import type { QemuExit } from '../errors.js';
 import type { QemuProcess } from '../qemu-process.js';
+import { startWatchdog } from '../watchdog.js';
 import type { LibvirtConnection } from './connection.js';
 
 /** Host side of a libvirt-run QEMU that the backend reads (injectable for unit tests). */
-export interface DomainHostDeps {
+export interface DomainHostDeps extends Pick<QemuDriverDeps, 'spawn' | 'shBinary'> {
   readonly clock: Clock;
   readonly exitGuard: ExitGuard;
   /** libvirt's run folder for QEMU domains (QEMU's pid file `<name>.pid`), /run/libvirt/qemu. */
@@ -42,7 +43,9 @@ async function domainGone(deps: DomainHostDeps, conn: LibvirtConnection, name: s
 /**
  * A QemuProcess for a QEMU that libvirt started: not our child, so its end is noticed by polling its pid,
  * its stderr is libvirt's domain log, and killing it is `virDomainDestroy`. Node's exit hook destroys it
- * (with `virsh`, synchronously); a SIGKILLed Node leaves it to libvirt, where `virsh list` shows it.
+ * (with `virsh`, synchronously); a SIGKILLed Node runs no hook, so the driver's watchdog (a shell blocked
+ * on a pipe from this process) SIGKILLs that QEMU when the pipe ends, and libvirt drops the transient domain.
+ * `detach()` releases both: the domain then lives until `stopDetachedVm` (QMP quit on the run folder's socket).
  */
 export async function attachDomainProcess(
   deps: DomainHostDeps,
@@ -55,17 +58,21 @@ export async function attachDomainProcess(
   const logFile = join(deps.logDir, `${name}.log`);
   const stderr = () => deps.readFileTail(logFile, STDERR_LIMIT);
   let exit: QemuExit | undefined;
+  let detached = false;
   const untrack = deps.exitGuard.track({
     kill: () => conn.destroyDomainSync(name),
     ...(removeRunDirOnExit ? { runDir } : {}),
   });
+  const watchdog = startWatchdog(deps, pid, runDir, removeRunDirOnExit);
   const exited = new Promise<QemuExit>((resolve) => {
     const poll = () => {
+      if (detached) return; // no longer ours to watch; `exited` stays pending, as for a detached child
       if (deps.processAlive(pid)) {
         sleep(deps.clock, POLL_MS).then(poll, poll);
         return;
       }
       untrack();
+      watchdog.release();
       // libvirt handles the monitor's hang-up a moment later; until then it still lists the domain.
       void domainGone(deps, conn, name).then(() => {
         exit = { code: null, signal: null, stderr: stderr() };
@@ -81,11 +88,16 @@ export async function attachDomainProcess(
     exit: () => exit,
     stderr,
     kill: () => {
-      if (exit !== undefined || killed) return;
+      if (exit !== undefined || killed || detached) return;
       killed = true;
       conn.destroyDomain(name).catch(() => {}); // already gone: the poll notices either way
     },
-    detach: () => {},
-    isDetached: () => false,
+    detach: () => {
+      detached = true;
+      untrack();
+      watchdog.release();
+      void conn.close();
+    },
+    isDetached: () => detached,
   };
 }
