@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { openBaseRegistry } from '@cloudlet/base-registry';
 import { createBase, createOverlay, profileOverlay, runGuestScript, waitForShell } from '@cloudlet/core';
+import { type DirectoryServer, mbps, serveDirectory } from '@cloudlet/test-vms';
 import { machine } from './lib/machine.js';
 import { median } from './lib/stats.js';
-import { mbps, startThrottledServer } from './lib/throttle.js';
 import { buildVm } from './lib/vms.js';
 import { APP_FILES, WORKLOADS, type Workload } from './lib/workloads.js';
 
@@ -104,7 +104,7 @@ async function benchWorkload(
   w: Workload,
   work: string,
   files: string,
-  server: Awaited<ReturnType<typeof startThrottledServer>>,
+  server: DirectoryServer,
 ): Promise<Row> {
   const home = join(work, `home-${w.name}`);
   const registry = await openBaseRegistry({ home });
@@ -247,7 +247,7 @@ async function main() {
   const files = join(work, 'files');
   mkdirSync(files);
   await sh('tar', ['-cf', join(files, 'app.tar'), '--transform', 's,.*/,,', ...APP_FILES]);
-  const server = await startThrottledServer(files);
+  const server = await serveDirectory(files);
   try {
     const rows: Row[] = [];
     for (const w of chosen) rows.push(await benchWorkload(w, work, files, server));

@@ -19,6 +19,7 @@ import {
   runGuestScript,
   waitForShell,
 } from '@cloudlet/core';
+import { type DirectoryServer, mbps, serveDirectory } from '@cloudlet/test-vms';
 import { createDedupLookup } from '../packages/delta/dist/index.js';
 import { openOverlay } from '../packages/overlay-format/dist/index.js';
 import { computeBaselines } from './lib/baselines.js';
@@ -26,7 +27,6 @@ import { machine, versions } from './lib/machine.js';
 import { renderResults, replaceGenerated } from './lib/report.js';
 import type { BenchResults, CreationRun, LinkResult, SynthesisRun, WorkloadResult } from './lib/results.js';
 import { median, medianOf } from './lib/stats.js';
-import { mbps, startThrottledServer, type ThrottledServer } from './lib/throttle.js';
 import { buildVm } from './lib/vms.js';
 import { APP_FILES, type BaseName, selectWorkloads, type Workload } from './lib/workloads.js';
 
@@ -173,7 +173,7 @@ async function benchWorkload(
   baseId: string,
   base: { disk: string; memory: string },
   w: Workload,
-  server: ThrottledServer,
+  server: DirectoryServer,
   files: string,
   work: string,
   noFree: { registry: BaseRegistry; id: string },
@@ -310,7 +310,7 @@ async function main() {
   const files = join(work, 'files');
   mkdirSync(files);
   await sh('tar', ['-cf', join(files, 'app.tar'), '--transform', 's,.*/,,', ...APP_FILES]);
-  const server = await startThrottledServer(files);
+  const server = await serveDirectory(files);
   const registry = await openBaseRegistry({ home: join(work, 'home') });
   const noFreeRegistry = await openBaseRegistry({ home: join(work, 'home-no-free') });
   const results: WorkloadResult[] = [];

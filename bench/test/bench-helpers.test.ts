@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { BEGIN, END, renderResults, replaceGenerated, share } from '../lib/report.js';
 import type { BenchResults, CreationRun, SynthesisRun } from '../lib/results.js';
 import { median, medianOf, ratio } from '../lib/stats.js';
-import { mbps, parseRange, startThrottledServer, TokenBucket } from '../lib/throttle.js';
 import { selectWorkloads } from '../lib/workloads.js';
 
 describe('median', () => {
@@ -25,68 +24,6 @@ describe('median', () => {
     expect(ratio(1, 4)).toBe(0.25);
     expect(ratio(1, 0)).toBeNaN();
     expect(ratio(undefined, 2)).toBeNaN();
-  });
-});
-
-describe('TokenBucket', () => {
-  it('lets a burst through, then paces at the rate', () => {
-    const b = new TokenBucket(1000, 500, 0);
-    expect(b.reserve(500, 0)).toBe(0);
-    expect(b.reserve(1000, 0)).toBeCloseTo(1000); // 1000 bytes owed at 1000 B/s
-    expect(b.reserve(0, 1000)).toBe(0); // paid back after a second
-  });
-  it('refills up to the burst only', () => {
-    const b = new TokenBucket(1000, 500, 0);
-    b.reserve(500, 0);
-    expect(b.reserve(500, 10_000)).toBe(0);
-    expect(b.reserve(100, 10_000)).toBeCloseTo(100);
-  });
-  it('a clock going backwards does not mint tokens', () => {
-    const b = new TokenBucket(1000, 100, 1000);
-    b.reserve(100, 1000);
-    expect(b.reserve(100, 500)).toBeCloseTo(100);
-  });
-  it('mbps converts megabits to bytes', () => {
-    expect(mbps(38)).toBe(4_750_000);
-  });
-});
-
-describe('parseRange', () => {
-  it('closed, open-ended, suffix, clamped, unsatisfiable', () => {
-    expect(parseRange('bytes=0-0', 10)).toEqual({ start: 0, end: 0 });
-    expect(parseRange('bytes=4-', 10)).toEqual({ start: 4, end: 9 });
-    expect(parseRange('bytes=-3', 10)).toEqual({ start: 7, end: 9 });
-    expect(parseRange('bytes=5-100', 10)).toEqual({ start: 5, end: 9 });
-    expect(parseRange('bytes=20-30', 10)).toBeUndefined();
-    expect(parseRange(undefined, 10)).toBeUndefined();
-    expect(parseRange('items=1-2', 10)).toBeUndefined();
-  });
-});
-
-describe('startThrottledServer', () => {
-  it('serves ranges and paces a whole GET at the rate', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = await mkdtemp(join(tmpdir(), 'bench-throttle-'));
-    await writeFile(join(dir, 'f.bin'), Buffer.alloc(300_000, 7));
-    const server = await startThrottledServer(dir);
-    try {
-      const part = await fetch(`${server.url}/f.bin`, { headers: { range: 'bytes=10-19' } });
-      expect(part.status).toBe(206);
-      expect(part.headers.get('content-range')).toBe('bytes 10-19/300000');
-      expect((await part.arrayBuffer()).byteLength).toBe(10);
-      server.setRate(1_000_000); // 300 KB at 1 MB/s, 64 KiB burst: ≥ ~0.23 s
-      const t = performance.now();
-      const whole = await fetch(`${server.url}/f.bin`);
-      expect((await whole.arrayBuffer()).byteLength).toBe(300_000);
-      const s = (performance.now() - t) / 1000;
-      expect(s).toBeGreaterThan(0.2);
-      expect(s).toBeLessThan(2);
-    } finally {
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });
 

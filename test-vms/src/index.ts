@@ -9,9 +9,12 @@ export {
   until,
 } from './app-workload.js';
 export {
+  type DirectoryServer,
   type FileServer,
   type FileServerOptions,
+  parseRange,
   type ServedRequest,
+  serveDirectory,
   serveFile,
 } from './file-server.js';
 export {
@@ -34,3 +37,4 @@ export {
   tinyVm,
 } from './tiny-vm.js';
 export { type TinyVmSpec, tinyVmSpec } from './tiny-vm-spec.js';
+export { mbps, TokenBucket } from './token-bucket.js';
