@@ -1,5 +1,5 @@
 /// <reference path="./fuse-native.d.ts" />
-import { mkdir, rm, stat as statPath, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fuse, { type FuseStat } from 'fuse-native';
 import type { ChunkedImage } from './chunked-image.js';
@@ -17,11 +17,6 @@ export interface MountOptions<Name extends string = string> {
   readonly onAccess?: (access: ChunkAccess) => void;
   /** Called when a read fails (the VM gets EIO): e.g. a fetch of the chunk's segment failed. */
   readonly onError?: (error: unknown, image: string) => void;
-  /**
-   * The kernel's read-ahead on the mount (default: the kernel's, 128 KiB). A page fault on a file mapped
-   * from here reads this much around the page, so each fault may wait for chunks the VM never asked for.
-   */
-  readonly readAheadKiB?: number;
 }
 
 export interface ChunkAccess {
@@ -92,7 +87,6 @@ export async function mountCloudletFs<Name extends string>(
   });
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((error) => (error ? reject(error) : resolve())));
-    if (options.readAheadKiB !== undefined) await setReadAhead(options.mountpoint, options.readAheadKiB);
   } catch (error) {
     for (const store of stores.values()) store.close();
     throw error;
@@ -122,14 +116,6 @@ export async function mountCloudletFs<Name extends string>(
       return unmounted;
     },
   };
-}
-
-/** The mount's backing device info in sysfs is named after its device number (`0:<minor>` for FUSE). */
-async function setReadAhead(mountpoint: string, kib: number): Promise<void> {
-  const dev = (await statPath(mountpoint)).dev;
-  const major = (dev >> 8) & 0xfff;
-  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
-  await writeFile(`/sys/class/bdi/${major}:${minor}/read_ahead_kb`, String(kib));
 }
 
 function fuseOps(

@@ -84,27 +84,6 @@ describe('cloudletfs mount', () => {
     await expect(readFile(join(dir, 'store', 'disk.writes'))).rejects.toThrow(/ENOENT/);
   });
 
-  it("readAheadKiB sets the kernel's read-ahead of the mount (a page fault then reads its page only)", async () => {
-    const image = delayedImage(0);
-    const fs = await mountCloudletFs({
-      mountpoint: join(dir, 'mnt'),
-      images: { ram: image },
-      storeDir: join(dir, 'store'),
-      readAheadKiB: 0,
-    });
-    try {
-      const dev = (await stat(fs.mountpoint)).dev;
-      const bdi = `/sys/class/bdi/${(dev >> 8) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
-      expect((await readFile(join(bdi, 'read_ahead_kb'), 'utf8')).trim()).toBe('0');
-      const file = await open(fs.paths.ram, 'r');
-      await file.read(Buffer.alloc(16), 0, 16, 5 * CHUNK_SIZE);
-      await file.close();
-      expect(image.calls).toEqual([5]);
-    } finally {
-      await fs.unmount();
-    }
-  });
-
   it('a failing source gives the reader EIO and reports the error', async () => {
     const errors: string[] = [];
     const broken: ChunkedImage = {

@@ -82,7 +82,6 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     fs = await mountCloudletFs({
       mountpoint: join(workDir, 'mnt'),
       storeDir: join(workDir, 'writes'),
-      ...(onDemand ? { readAheadKiB: RAM_READ_AHEAD_KIB } : {}),
       images: {
         disk: diskImage(overlay, baseDiskFile, started.chunks),
         // On demand: what QEMU maps as the guest's RAM. Otherwise the RAM as it resumed (for inspection
@@ -114,9 +113,6 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     throw error;
   }
 }
-
-/** The guest's page faults read this much of the RAM image at once; more would fetch pages nobody needs. */
-const RAM_READ_AHEAD_KIB = 0;
 
 /**
  * QEMU reads the disk's first sector while it starts (virtio-blk guesses a geometry from the partition table),
