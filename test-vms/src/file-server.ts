@@ -15,6 +15,11 @@ export interface FileServerOptions {
   readonly bytesPerSecond?: number;
   /** Break off (destroy the connection) a response when this says so for the slice [start, end) it is about to send. */
   readonly failWhen?: (start: number, end: number) => boolean;
+  /**
+   * Runs before each slice of a response is sent, synchronously: whatever it does (e.g. fill a file system)
+   * has happened before the client gets that slice.
+   */
+  readonly beforeSlice?: (request: ServedRequest, start: number, end: number) => void;
 }
 
 export interface ServedRequest {
@@ -93,6 +98,7 @@ async function startFileServer(
   const send = async (res: ServerResponse, file: string, served: ServedRequest) => {
     for (let at = served.start; at < served.end; at += SLICE) {
       const end = Math.min(served.end, at + SLICE);
+      options.beforeSlice?.(served, at, end);
       if (options.failWhen?.(at, end) === true) return void res.destroy();
       const wait = link?.reserve(end - at, now()) ?? 0;
       if (wait > 0) await sleep(wait);

@@ -7,7 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP_SCRIPT, freePort, qemuMentioning, serveFile, tinyVm, until } from '@cloudlet/test-vms';
+import {
+  APP_SCRIPT,
+  freePort,
+  qemuMentioning,
+  type ServedRequest,
+  serveFile,
+  tinyVm,
+} from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readZip, writeZip } from '../../../packages/overlay-format/test/zip-tools.js';
 import { expectAppRunning } from './app-running.js';
@@ -251,8 +258,21 @@ export function synthesisAcceptance(options: AcceptanceOptions): AcceptanceConte
       const small = join(work, 'filling');
       await mkdir(small);
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', small]);
-      // Slow enough that the file system can be filled between the free-space check and the writes.
-      const server = await serveFile(overlay, { bytesPerSecond: 3e5 });
+      // The first segment is asked for only after every check passed: before its first byte is sent,
+      // something else takes the space (synchronously, in the server's own event loop: no race).
+      let filled = false;
+      const fill = (request: ServedRequest) => {
+        if (filled || request.start === 0 || request.end - request.start <= 10_000) return;
+        filled = true;
+        try {
+          execFileSync('dd', ['if=/dev/zero', `of=${join(small, 'hog')}`, 'bs=1M', 'count=64'], {
+            stdio: 'ignore',
+          });
+        } catch {
+          // dd stops at ENOSPC: the file system is now full, as intended
+        }
+      };
+      const server = await serveFile(overlay, { beforeSlice: fill });
       try {
         const vmDir = join(small, 'vm');
         const run = runCli([
@@ -265,19 +285,8 @@ export function synthesisAcceptance(options: AcceptanceOptions): AcceptanceConte
           vmDir,
           ...options.backend(),
         ]);
-        // The first segment is asked for only after every check passed: then something else takes the space.
-        await until(
-          () => server.requests.some((r) => r.start > 0 && r.end - r.start > 10_000),
-          'a segment read',
-        );
-        try {
-          execFileSync('dd', ['if=/dev/zero', `of=${join(small, 'hog')}`, 'bs=1M', 'count=64'], {
-            stdio: 'ignore',
-          });
-        } catch {
-          // dd stops at ENOSPC: the file system is now full, as intended
-        }
         const result = await run;
+        expect(filled).toBe(true);
         expect(result.code).toBe(1);
         expect(result.stderr).toMatch(/the disk is full/);
         expect(result.stderr).not.toMatch(/\n\s+at /);

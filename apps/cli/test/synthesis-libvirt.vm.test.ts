@@ -57,7 +57,11 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
     backend: libvirt,
     // libvirt drops a domain a moment after its QEMU is gone.
     noLeftovers: () =>
-      until(async () => (await cloudletDomains(daemons.uri)).length === 0, 'no libvirt domain left', 5000),
+      until(
+        async () => (await cloudletDomains(daemons.uri, ctx.work)).length === 0,
+        'no libvirt domain left',
+        5000,
+      ),
   });
 
   it('the registry records that libvirt made the base, on both cloudlets', async () => {
@@ -84,9 +88,9 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
       const session = await client.synthesize({ overlay, ports: [{ guestPort: 80, proto: 'tcp' }] });
       const hostPort = session.endpoints?.portForwards.find((f) => f.guestPort === 80)?.hostPort ?? 0;
       await expectAppRunning(hostPort);
-      expect(await cloudletDomains(daemons.uri)).toHaveLength(1);
+      expect(await cloudletDomains(daemons.uri, ctx.work)).toHaveLength(1);
       await client.closeSession(session.id);
-      expect(await cloudletDomains(daemons.uri)).toEqual([]);
+      expect(await cloudletDomains(daemons.uri, ctx.work)).toEqual([]);
     } finally {
       await server.stop();
     }
@@ -127,10 +131,14 @@ describe('cloudlet synthesis --backend libvirt (two cloudlets)', () => {
     const { child, output, seen } = spawnCli(['--home', homeB, 'synthesis', id, overlay, ...libvirt()]);
     await seen('press Ctrl-C');
     await expectAppRunning(port);
-    expect(await cloudletDomains(daemons.uri)).toHaveLength(1);
+    expect(await cloudletDomains(daemons.uri, ctx.work)).toHaveLength(1);
     const pid = Number(/pid (\d+)/.exec(output.text)?.[1] ?? 0);
     child.kill('SIGKILL'); // no exit hook runs
-    await until(async () => (await cloudletDomains(daemons.uri)).length === 0, 'the domain gone', 10_000);
+    await until(
+      async () => (await cloudletDomains(daemons.uri, ctx.work)).length === 0,
+      'the domain gone',
+      10_000,
+    );
     if (pid > 0) expect(qemuAlive(pid)).toBe(false);
     await rm(join(homeB, 'synthesis'), { recursive: true, force: true }); // the dead CLI's VM folder
   });

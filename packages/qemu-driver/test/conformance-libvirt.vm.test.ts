@@ -11,6 +11,6 @@ describeConformance({
     daemons = await libvirtForTests();
     return createLibvirtBackend({ uri: daemons.uri });
   },
-  leftovers: async () => cloudletDomains(daemons?.uri ?? 'qemu:///system'),
+  leftovers: async (runParent) => cloudletDomains(daemons?.uri ?? 'qemu:///system', runParent),
   cleanup: async () => daemons?.stop(),
 });

@@ -37,8 +37,8 @@ export interface ConformanceTarget {
   readonly name: string;
   /** Called in beforeAll (daemons may start there). */
   readonly backend: () => Promise<VmBackend>;
-  /** Names of anything the backend still holds (libvirt domains); [] when clean. */
-  readonly leftovers: () => Promise<string[]>;
+  /** Names of anything the backend still holds (libvirt domains) for VMs run under `runParent`; [] when clean. */
+  readonly leftovers: (runParent: string) => Promise<string[]>;
   readonly cleanup?: () => Promise<void>;
 }
 
@@ -149,7 +149,7 @@ export function describeConformance(target: ConformanceTarget): void {
       for (const pid of pids) expect(await waitUntilGone(pid)).toBe(true);
       expect(existsSync(runDir)).toBe(false);
       expect(await readdir(runParent)).toEqual([]);
-      expect(await target.leftovers()).toEqual([]);
+      expect(await target.leftovers(runParent)).toEqual([]);
     });
 
     it('a detachable VM outlives detach(); stopDetachedVm ends it and nothing is left', async () => {
@@ -162,7 +162,11 @@ export function describeConformance(target: ConformanceTarget): void {
       expect(await waitUntilGone(detached.pid)).toBe(true);
       expect(existsSync(detached.runDir)).toBe(false);
       // libvirt drops the domain when it has handled QEMU's exit, a moment after the process is gone.
-      await until(async () => (await target.leftovers()).length === 0, 'nothing left in the backend', 5000);
+      await until(
+        async () => (await target.leftovers(runParent)).length === 0,
+        'nothing left in the backend',
+        5000,
+      );
     });
   });
 }

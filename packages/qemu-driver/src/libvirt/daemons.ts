@@ -11,7 +11,10 @@ import { openLibvirtConnection } from './connection.js';
 // last one to leave stops them by PID (never by name).
 
 export interface LibvirtDaemonsOptions {
-  /** Private folder for the daemons' logs (libvirtd.log, virtlogd.log). */
+  /**
+   * Folder for the daemons' logs (libvirtd.log, virtlogd.log). Keep it while the daemons run, also after this
+   * process left: they may serve others, and libvirtd passes its log settings on to every QEMU it starts.
+   */
   readonly dir: string;
   /** Shared folder for the user markers and daemons.json (default /run/cloudlet-libvirt). */
   readonly coordDir?: string;
@@ -100,6 +103,30 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
   }
 }
 
+/** Runs `start` holding `<coordDir>/start.lock` (a folder: mkdir is atomic); a dead holder's lock is taken over. */
+async function withStartLock(coordDir: string, timeoutMs: number, start: () => Promise<void>): Promise<void> {
+  const lock = join(coordDir, 'start.lock');
+  const deadline = Date.now() + 2 * timeoutMs;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number.parseInt(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(holder) && !alive(holder)) await rm(lock, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`${lock} held by pid ${holder} for too long`);
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  try {
+    await writeFile(join(lock, 'pid'), String(process.pid));
+    await start();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
 async function otherUsers(coordDir: string, mine: string): Promise<boolean> {
   const names = await readdir(join(coordDir, 'users')).catch(() => []);
   return names.some((n) => n !== mine && alive(Number.parseInt(n, 10)));
@@ -135,10 +162,15 @@ export async function startLibvirtDaemons(options: LibvirtDaemonsOptions): Promi
   const pidsFile = join(coordDir, 'daemons.json');
   let started = false;
   if (!(await answers(URI))) {
-    const pids = await launchDaemons(options.dir);
-    await writeFile(pidsFile, JSON.stringify(pids));
-    started = true;
-    await waitUntil(() => answers(URI), timeoutMs, `libvirtd did not answer within ${timeoutMs} ms`);
+    // Two processes finding no daemon at once must not both start one (the second libvirtd fails on its pid
+    // files and takes the first one's socket down with it): one starts, the others wait for it to answer.
+    await withStartLock(coordDir, timeoutMs, async () => {
+      if (await answers(URI)) return;
+      const pids = await launchDaemons(options.dir);
+      await writeFile(pidsFile, JSON.stringify(pids));
+      started = true;
+      await waitUntil(() => answers(URI), timeoutMs, `libvirtd did not answer within ${timeoutMs} ms`);
+    });
   }
   return {
     uri: URI,
