@@ -1,6 +1,6 @@
 // Early start with the guest's RAM on cloudletfs (memory on demand): behind a throttled server the VM resumes
 // before its memory segments have arrived, the app answers with all its state, and RAM the guest reads later
-// (an 8 MiB random tmpfs file) arrives intact. With memory first, the same overlay resumes only after them.
+// (a 16 MiB random tmpfs file) arrives intact. With memory first, the same overlay resumes only after them.
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { createOverlay, runGuestScript, type SynthesizeOptions, synthesize } fro
 import { createTinyBase } from './tiny-base.js';
 
 const CUSTOMIZE = [
-  'dd if=/dev/urandom of=/tmp/blob bs=1M count=8 2>/dev/null',
+  'dd if=/dev/urandom of=/tmp/blob bs=1M count=16 2>/dev/null',
   'sha256sum /tmp/blob > /tmp/blob.sha',
   APP_SCRIPT,
 ].join('\n');
@@ -46,9 +46,9 @@ describe('synthesize({ earlyStart: true }) with the RAM on cloudletfs', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  /** Synthesis from a 1 MB/s server; how many segments were applied when the VM was running. */
+  /** Synthesis from a 2 MB/s server; how many segments were applied when the VM was running. */
   async function synthesizeThrottled(memory: SynthesizeOptions['earlyStartMemory']) {
-    const server = await serveFile(overlayFile, { bytesPerSecond: 1e6 });
+    const server = await serveFile(overlayFile, { bytesPerSecond: 2e6 });
     let appliedAtResume = -1;
     let applied = 0;
     const synth = await synthesize({
@@ -98,7 +98,7 @@ describe('synthesize({ earlyStart: true }) with the RAM on cloudletfs', () => {
         `memory on demand: ${memorySegments} memory segments, ${appliedAtResume} applied at resume; ` +
           `resumed ${resumedAt.toFixed(2)} s, state answered ${answeredAt.toFixed(2)} s, all sent ` +
           `${(Math.max(...server.requests.map((r) => r.finishedAt ?? 0)) / 1000).toFixed(2)} s ` +
-          `(${(server.size / 1e6).toFixed(1)} MB at 1 MB/s); RAM pages read ${ram?.chunksFetched}, written ${ram?.chunksStored}; ` +
+          `(${(server.size / 1e6).toFixed(1)} MB at 2 MB/s); RAM pages read ${ram?.chunksFetched}, written ${ram?.chunksStored}; ` +
           `stages ${JSON.stringify(synth.timings)}`,
       );
     } finally {

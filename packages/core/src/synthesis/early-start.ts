@@ -1,17 +1,17 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BaseInfo } from '@cloudlet/base-registry';
-import { type ChunkedImage, type CloudletFs, mountCloudletFs } from '@cloudlet/cloudletfs';
+import { type CloudletFs, mountCloudletFs } from '@cloudlet/cloudletfs';
 import { CHUNK_SIZE } from '@cloudlet/delta';
-import { pageIndexer, type StreamPrologue } from '@cloudlet/memory-snapshot';
-import type { ChunkSpace, OverlayReader, OverlayRecord } from '@cloudlet/overlay-format';
+import type { OverlayReader } from '@cloudlet/overlay-format';
 import { MAIN_RAM_BLOCK } from '@cloudlet/qemu-driver';
 import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/stream-frame-blobs.js';
-import { openRamPages, type RamPages } from '../ram-pages.js';
+import { openRamPages } from '../ram-pages.js';
+import { startArrivingChunks } from './arriving-chunks.js';
+import { diskImage, mainRam, mainRamImage, memoryImage } from './early-images.js';
 import { synthesizedMemoryStream } from './memory-stream.js';
-import { createOverlayChunks, type OverlayChunks } from './overlay-chunks.js';
-import { createRecordDecoder, type RecordDecoder } from './record-decoder.js';
-import { createSegmentScheduler, type SegmentScheduler } from './segment-scheduler.js';
+import { createOverlayChunks } from './overlay-chunks.js';
+import type { SegmentScheduler } from './segment-scheduler.js';
 
 export interface EarlyStartOptions {
   readonly base: BaseInfo;
@@ -71,7 +71,15 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
   let scheduler: SegmentScheduler | undefined;
   let fs: CloudletFs<'disk' | 'memory'> | undefined;
   try {
-    const started = await startScheduler(options, baseRam, baseDisk, pages, diskChunks);
+    const started = await startArrivingChunks({
+      overlay,
+      baseRam,
+      baseDisk,
+      pages,
+      diskChunks,
+      inFlight: options.inFlight ?? 1,
+      ...(options.onSegment === undefined ? {} : { onSegment: options.onSegment }),
+    });
     scheduler = started.scheduler;
     prefetchFirstDiskChunk(overlay, scheduler);
     const prologue = decodePrologue(await overlay.readBlob(PROLOGUE_BLOB));
@@ -124,22 +132,6 @@ function prefetchFirstDiskChunk(overlay: OverlayReader, scheduler: SegmentSchedu
   if (segment !== undefined) scheduler.need(segment).catch(() => {}); // a failure surfaces through `done`
 }
 
-/** Where the main RAM block's pages sit among the flat page indexes of the stream. */
-interface MainRam {
-  readonly first: number;
-  readonly pages: number;
-  holds(index: number): boolean;
-}
-
-function mainRam(prologue: StreamPrologue): MainRam {
-  const block = prologue.blocks.find((b) => b.name === MAIN_RAM_BLOCK);
-  if (block === undefined)
-    throw new Error(`the snapshot has no "${MAIN_RAM_BLOCK}" RAM block to serve on demand`);
-  const first = pageIndexer(prologue.blocks).indexOf(MAIN_RAM_BLOCK, 0);
-  const pages = block.length / CHUNK_SIZE;
-  return { first, pages, holds: (index) => index >= first && index < first + pages };
-}
-
 /** The segments holding overlay pages `wanted` picks (the whole page range is walked: one lookup per page). */
 function memorySegments(overlay: OverlayReader, wanted: (index: number) => boolean): number[] {
   const segments = new Set<number>();
@@ -149,102 +141,4 @@ function memorySegments(overlay: OverlayReader, wanted: (index: number) => boole
     if (segment !== undefined) segments.add(segment);
   }
   return [...segments];
-}
-
-/** The overlay's chunks while they arrive, read through the scheduler. */
-interface ArrivingChunks {
-  /**
-   * The overlay's chunk, once its segment is applied (fetched first if it was not yet); undefined where the
-   * overlay leaves the base's chunk. Zero chunks come back as 4096 zero bytes.
-   */
-  get(space: ChunkSpace, index: number): Promise<Uint8Array | undefined>;
-}
-
-async function startScheduler(
-  options: EarlyStartOptions,
-  baseRam: RamPages,
-  baseDisk: number,
-  pages: OverlayChunks,
-  diskChunks: OverlayChunks,
-): Promise<{ scheduler: SegmentScheduler; chunks: ArrivingChunks }> {
-  const { overlay } = options;
-  const store = (space: ChunkSpace) => (space === 'memory' ? pages : diskChunks);
-  // Disk chunks that copy a memory page not applied yet (dedup stores a page-cache file's blocks once, as
-  // memory): resolved when read, so a disk segment QEMU needs early never waits for memory segments.
-  const copiesOfPages = new Map<number, number>();
-  let applied = 0;
-  let decode: RecordDecoder | undefined;
-  const scheduler: SegmentScheduler = createSegmentScheduler({
-    overlay,
-    inFlight: options.inFlight ?? 1,
-    onApplied: (index) => options.onSegment?.(index, ++applied, overlay.segments.length),
-    apply: async (_index, records: OverlayRecord[]) => {
-      for (const record of records) {
-        const e = record.encoding;
-        if (
-          record.space === 'disk' &&
-          e.kind === 'self' &&
-          e.space === 'memory' &&
-          pages.get(e.index) === undefined
-        )
-          copiesOfPages.set(record.index, e.index);
-        else store(record.space).put(record.index, await (decode as RecordDecoder)(record));
-      }
-    },
-  });
-  const chunks: ArrivingChunks = {
-    async get(space, index) {
-      const segment = overlay.segmentOf(space, index);
-      if (segment === undefined) return undefined;
-      for (let fetched = false; ; fetched = true) {
-        const page = space === 'disk' ? copiesOfPages.get(index) : undefined;
-        if (page !== undefined) return chunks.get('memory', page);
-        const ready = store(space).get(index);
-        if (ready !== undefined || fetched) return ready ?? Buffer.alloc(CHUNK_SIZE);
-        await scheduler.need(segment);
-      }
-    },
-  };
-  // A copied chunk from another segment: that (earlier) segment is applied first.
-  decode = await createRecordDecoder({ baseRam, baseDisk, overlayChunk: chunks.get });
-  return { scheduler, chunks };
-}
-
-/** The customized VM's RAM laid out flat: the overlay's page where it has one, else the base's. */
-function memoryImage(baseRam: RamPages, pages: OverlayChunks): ChunkedImage {
-  return {
-    size: baseRam.pageCount * CHUNK_SIZE,
-    async readChunk(index) {
-      const page = pages.get(index);
-      if (page === undefined) return baseRam.pageSync(index);
-      return page ?? Buffer.alloc(CHUNK_SIZE);
-    },
-  };
-}
-
-/** The main RAM block as QEMU maps it: the overlay's page (fetched first if still on its way), else the base's. */
-function mainRamImage(ram: MainRam, baseRam: RamPages, chunks: ArrivingChunks): ChunkedImage {
-  return {
-    size: ram.pages * CHUNK_SIZE,
-    async readChunk(chunk) {
-      const index = ram.first + chunk;
-      return (await chunks.get('memory', index)) ?? baseRam.pageSync(index);
-    },
-  };
-}
-
-/** The disk as cloudletfs sees it: the base's chunk, or the overlay's once its segment is applied. */
-function diskImage(overlay: OverlayReader, baseDisk: FileHandle, chunks: ArrivingChunks): ChunkedImage {
-  const size = overlay.manifest.vm.diskBytes;
-  return {
-    size,
-    async readChunk(index) {
-      // Applied already, or fetched now ahead of the queue; a failed fetch rejects (the guest gets EIO).
-      const changed = await chunks.get('disk', index);
-      if (changed !== undefined) return changed;
-      const chunk = Buffer.alloc(Math.min(CHUNK_SIZE, size - index * CHUNK_SIZE));
-      await baseDisk.read(chunk, 0, chunk.length, index * CHUNK_SIZE);
-      return chunk;
-    },
-  };
 }
