@@ -25,7 +25,14 @@ import { openOverlay } from '../packages/overlay-format/dist/index.js';
 import { computeBaselines } from './lib/baselines.js';
 import { machine, versions } from './lib/machine.js';
 import { renderResults, replaceGenerated } from './lib/report.js';
-import type { BenchResults, CreationRun, LinkResult, SynthesisRun, WorkloadResult } from './lib/results.js';
+import type {
+  Baseline,
+  BenchResults,
+  CreationRun,
+  LinkResult,
+  SynthesisRun,
+  WorkloadResult,
+} from './lib/results.js';
 import { median, medianOf } from './lib/stats.js';
 import { buildVm } from './lib/vms.js';
 import { APP_FILES, type BaseName, selectWorkloads, type Workload } from './lib/workloads.js';
@@ -168,6 +175,47 @@ async function plainGet(url: string): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
+/** B1 and B2 of the custom VM a createOverlay left (its folder `customDir`, its snapshot copy); then removed. */
+async function baselinesOf(work: string, customDir: string, base: { disk: string; memory: string }) {
+  const baselines = await computeBaselines({
+    work,
+    qcow2: join(customDir, 'disk.qcow2'),
+    snapshot: join(work, 'custom.snap'),
+    baseDisk: base.disk,
+    baseMemory: base.memory,
+  });
+  await rm(customDir, { recursive: true, force: true });
+  const scratch = ['custom.snap', 'custom.raw', 'b1-disk.xz', 'b1-mem.xz'];
+  for (const f of [...scratch, 'b2-disk.vcdiff', 'b2-mem.vcdiff', 'b2-disk.xz', 'b2-mem.xz'])
+    await rm(join(work, f), { force: true });
+  return baselines;
+}
+
+/**
+ * The paper's baseline: the workload on the base booted without init_on_free=1 and without its fstrim, so the
+ * guest itself leaves freed pages and deleted blocks in place; B2 of that custom VM.
+ */
+async function unoptimizedB2(
+  noFree: { registry: BaseRegistry; id: string },
+  w: Workload,
+  appUrl: string,
+  work: string,
+): Promise<Baseline> {
+  const untrimmed = { ...w, script: w.script.replaceAll(/\s*&&\s*fstrim \S+/g, '') };
+  let customDir = '';
+  const out = join(work, `${w.name}-unoptimized.zip`);
+  await makeOverlay(noFree.registry, noFree.id, untrimmed, appUrl, out, {
+    registry: noFree.registry,
+    base: noFree.id,
+    memorySnapshotCopy: join(work, 'custom.snap'),
+    keepWorkDir: (dir: string) => (customDir = dir),
+  });
+  await rm(out, { force: true });
+  const noFreeBase = noFree.registry.get(noFree.id);
+  const paths = { disk: noFreeBase.paths.disk, memory: noFreeBase.paths.memory };
+  return (await baselinesOf(work, customDir, paths)).B2;
+}
+
 async function benchWorkload(
   registry: BaseRegistry,
   baseId: string,
@@ -199,28 +247,14 @@ async function benchWorkload(
     if (first) {
       kinds = made.kinds;
       log(w.name, 'baselines B1, B2');
-      baselines = await computeBaselines({
-        work,
-        qcow2: join(customDir, 'disk.qcow2'),
-        snapshot: join(work, 'custom.snap'),
-        baseDisk: base.disk,
-        baseMemory: base.memory,
-      });
+      baselines = await baselinesOf(work, customDir, base);
       log(w.name, `B1 ${baselines.B1.bytes}, B2 ${baselines.B2.bytes}`);
-      await rm(customDir, { recursive: true, force: true });
-      for (const f of [
-        'custom.snap',
-        'custom.raw',
-        'b1-disk.xz',
-        'b1-mem.xz',
-        'b2-disk.vcdiff',
-        'b2-mem.vcdiff',
-        'b2-disk.xz',
-        'b2-mem.xz',
-      ])
-        await rm(join(work, f), { force: true });
     } else await rm(out, { force: true });
   }
+  if (baselines === undefined) throw new Error('no baselines');
+  log(w.name, 'B2 on an unoptimized guest (no init_on_free, no fstrim)');
+  baselines = { ...baselines, B2unoptimized: await unoptimizedB2(noFree, w, appUrl, work) };
+  log(w.name, `B2 unoptimized ${baselines.B2unoptimized?.bytes}`);
   const variants: WorkloadResult['variants'] = {};
   const offs: [string, Partial<CreateOverlayOptions>][] = [
     ['dedup off', { dedup: false }],
@@ -263,7 +297,6 @@ async function benchWorkload(
     });
   }
   server.setRate(Number.POSITIVE_INFINITY);
-  if (baselines === undefined) throw new Error('no baselines');
   return {
     name: w.name,
     base: w.base,

@@ -58,7 +58,15 @@ export interface WorkloadResult {
   readonly ours: { readonly runs: CreationRun[]; readonly median: CreationRun };
   /** B3: ours with one optimization off (one run each unless --runs says more). */
   readonly variants: Record<string, { readonly runs: CreationRun[]; readonly median: CreationRun }>;
-  readonly baselines: { readonly B1: Baseline; readonly B2: Baseline };
+  readonly baselines: {
+    readonly B1: Baseline;
+    readonly B2: Baseline;
+    /**
+     * B2 as the paper measured it: on a guest that does not close the semantic gap itself (booted without
+     * init_on_free=1, the workload's fstrim left out), so freed pages and deleted files stay in the images.
+     */
+    readonly B2unoptimized?: Baseline;
+  };
   readonly synthesisLocal: { readonly runs: SynthesisRun[]; readonly median: SynthesisRun };
   /** Open the overlay and iterate every record (fetch + sha256 + decompress, no apply), median seconds. */
   readonly decompressOnlySeconds: number;
