@@ -69,8 +69,9 @@ export interface SessionRequest {
   readonly base?: string;
   readonly ports?: readonly { guestPort: number; proto: 'tcp' | 'udp' }[];
   readonly vnc?: boolean;
-  /** The VM resumes before its disk has arrived; this server serves the disk (cloudletfs), so it is not detached. */
+  /** The VM resumes before the overlay has arrived; this server serves RAM and disk (cloudletfs): not detached. */
   readonly earlyStart?: boolean;
+  /** With earlyStart: 'first' applies the memory before resuming (default: on demand). */
   readonly earlyStartMemory?: 'on-demand' | 'first';
 }
 
