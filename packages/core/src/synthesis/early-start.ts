@@ -9,7 +9,7 @@ import { DEVICE_STATE_BLOB, decodePrologue, PROLOGUE_BLOB } from '../overlay/str
 import { openRamPages } from '../ram-pages.js';
 import { startArrivingChunks } from './arriving-chunks.js';
 import { diskImage, mainRam, mainRamImage, memoryImage } from './early-images.js';
-import { synthesizedMemoryStream } from './memory-stream.js';
+import { sharedRamMemoryStream, synthesizedMemoryStream } from './memory-stream.js';
 import { createOverlayChunks } from './overlay-chunks.js';
 import type { SegmentScheduler } from './segment-scheduler.js';
 
@@ -99,14 +99,15 @@ export async function prepareEarlyStart(options: EarlyStartOptions): Promise<Ear
     });
     const running = scheduler;
     const mounted = fs;
-    const stream = { baseSnapshot: base.paths.memory, prologue, deviceTail, pages };
+    const memoryStream = onDemand
+      ? () => sharedRamMemoryStream({ prologue, deviceTail, pages, baseRam, sharedBlock: MAIN_RAM_BLOCK })
+      : () => synthesizedMemoryStream({ baseSnapshot: base.paths.memory, prologue, deviceTail, pages });
     return {
       disk: mounted.paths.disk,
       ...(onDemand ? { ramFile: mounted.paths.memory } : {}),
       fs: mounted,
       memoryPages: pages.count,
-      memoryStream: () =>
-        synthesizedMemoryStream(onDemand ? { ...stream, sharedBlock: MAIN_RAM_BLOCK } : stream),
+      memoryStream,
       arrived: running.done,
       async close() {
         running.stop(new Error('synthesis stopped'));
