@@ -1,6 +1,6 @@
 import type { BaseRegistry } from '@cloudlet/base-registry';
 import type { ChunkAccess } from '@cloudlet/cloudletfs';
-import { CHUNK_SIZE } from '@cloudlet/delta';
+import { pageIndexer } from '@cloudlet/memory-snapshot';
 import {
   createOverlayWriter,
   type OverlayManifest,
@@ -77,11 +77,8 @@ export async function profileOverlay(options: ProfileOverlayOptions): Promise<Pr
 
 /** The mount's access log per image; the RAM image's chunk 0 is the main RAM block's first page. */
 function touchOrder(log: readonly ChunkAccess[], manifest: OverlayManifest): TouchOrder {
-  let ramFirst = 0;
-  for (const block of manifest.vm.ramBlocks) {
-    if (block.name === MAIN_RAM_BLOCK) break;
-    ramFirst += Math.ceil(block.bytes / CHUNK_SIZE);
-  }
+  const blocks = manifest.vm.ramBlocks.map((b) => ({ name: b.name, length: b.bytes }));
+  const ramFirst = pageIndexer(blocks).indexOf(MAIN_RAM_BLOCK, 0);
   return {
     disk: log.filter((a) => a.image === 'disk').map((a) => a.chunk),
     memory: log.filter((a) => a.image === 'memory').map((a) => a.chunk + ramFirst),
