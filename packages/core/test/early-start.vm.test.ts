@@ -9,8 +9,8 @@ import { cloudletMountsUnder } from '@cloudlet/cloudletfs';
 import { openOverlay } from '@cloudlet/overlay-format';
 import { fetchStatePage, serveFile } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOverlay, profileOverlay, runGuestScript, synthesize } from '../src/index.js';
-import { createTinyBase } from './tiny-base.js';
+import { profileOverlay, synthesize } from '../src/index.js';
+import { createScriptedOverlay, createTinyBase } from './tiny-base.js';
 
 // 6 MiB of random data on disk, out of the page cache (dropped; init_on_free=1 zeroes the freed pages), so
 // the overlay's disk part is big and comes last, while the page httpd serves is small.
@@ -33,13 +33,7 @@ describe('synthesize({ earlyStart: true })', () => {
     registry = await openBaseRegistry({ home: join(work, 'home') });
     base = await createTinyBase(registry);
     overlayFile = join(work, 'big.zip');
-    await createOverlay({
-      registry,
-      base: base.id,
-      output: overlayFile,
-      qemuArgs: ['-redir', 'tcp:0::80'],
-      prepare: (vm) => runGuestScript(vm, CUSTOMIZE),
-    });
+    await createScriptedOverlay(registry, base, overlayFile, CUSTOMIZE);
   });
   const afterStop: (() => Promise<void>)[] = [];
   afterAll(async () => {

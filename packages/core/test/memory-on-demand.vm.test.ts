@@ -9,8 +9,8 @@ import { cloudletMountsUnder } from '@cloudlet/cloudletfs';
 import { openOverlay } from '@cloudlet/overlay-format';
 import { APP_SCRIPT, readAppState, sampleAppState, serveFile, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOverlay, runGuestScript, type SynthesizeOptions, synthesize } from '../src/index.js';
-import { createTinyBase } from './tiny-base.js';
+import { type SynthesizeOptions, synthesize } from '../src/index.js';
+import { createScriptedOverlay, createTinyBase } from './tiny-base.js';
 
 const CUSTOMIZE = [
   'dd if=/dev/urandom of=/tmp/blob bs=1M count=16 2>/dev/null',
@@ -30,13 +30,7 @@ describe('synthesize({ earlyStart: true }) with the RAM on cloudletfs', () => {
     registry = await openBaseRegistry({ home: join(work, 'home') });
     base = await createTinyBase(registry);
     overlayFile = join(work, 'ram.zip');
-    await createOverlay({
-      registry,
-      base: base.id,
-      output: overlayFile,
-      qemuArgs: ['-redir', 'tcp:0::80'],
-      prepare: (vm) => runGuestScript(vm, CUSTOMIZE),
-    });
+    await createScriptedOverlay(registry, base, overlayFile, CUSTOMIZE);
     const reader = await openOverlay(overlayFile);
     memorySegments = reader.segments.filter((s) => s.space === 'memory').length;
     await reader.close();

@@ -1,7 +1,7 @@
 // The base most core VM tests start from: the tiny VM booted to its shell, snapshotted and registered.
 import type { BaseInfo, BaseRegistry } from '@cloudlet/base-registry';
 import { tinyVm } from '@cloudlet/test-vms';
-import { createBase, waitForShell } from '../src/index.js';
+import { createBase, createOverlay, runGuestScript, waitForShell } from '../src/index.js';
 
 export async function createTinyBase(registry: BaseRegistry): Promise<BaseInfo> {
   const tiny = tinyVm();
@@ -15,4 +15,20 @@ export async function createTinyBase(registry: BaseRegistry): Promise<BaseInfo> 
     prepare: (vm) => waitForShell(vm),
   });
   return base;
+}
+
+/** An overlay of `base` customized by a guest shell script, with guest port 80 forwarded (any host port). */
+export async function createScriptedOverlay(
+  registry: BaseRegistry,
+  base: BaseInfo,
+  output: string,
+  script: string,
+): Promise<void> {
+  await createOverlay({
+    registry,
+    base: base.id,
+    output,
+    qemuArgs: ['-redir', 'tcp:0::80'],
+    prepare: (vm) => runGuestScript(vm, script),
+  });
 }
