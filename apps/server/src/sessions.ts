@@ -336,20 +336,26 @@ export function createSessionManager(deps: SessionDeps) {
       if (s.state !== 'ready' || s.closing !== undefined) return clearInterval(s.watch);
       if (running(detached.pid, detached.runDir)) return;
       clearInterval(s.watch);
-      s.state = 'failed';
-      s.error = {
-        error: 'vm-exited',
-        message: `the session's VM exited on its own (QEMU pid ${detached.pid})`,
-        status: 410,
-      };
-      deps.store.update(s.id, { state: 'failed', error: s.error.message });
-      deps.log(`session ${s.id}: ${s.error.message}`);
-      void rm(s.dir, { recursive: true, force: true }).catch(() => {});
-      if (basename(detached.runDir).startsWith('cloudlet-vm-'))
-        void rm(detached.runDir, { recursive: true, force: true }).catch(() => {});
-      emit(s, { type: 'failed', elapsed: elapsed(s), error: s.error });
+      void endExitedSession(s, detached);
     }, deps.watchEveryMs ?? 2000);
     s.watch.unref();
+  }
+
+  /** Its files go first: whoever sees the session `failed` finds nothing of it left. */
+  async function endExitedSession(s: Session, detached: { pid: number; runDir: string }): Promise<void> {
+    await rm(s.dir, { recursive: true, force: true }).catch(() => {});
+    if (basename(detached.runDir).startsWith('cloudlet-vm-'))
+      await rm(detached.runDir, { recursive: true, force: true }).catch(() => {});
+    if (s.state !== 'ready' || s.closing !== undefined) return; // closed meanwhile: close() reports it
+    s.state = 'failed';
+    s.error = {
+      error: 'vm-exited',
+      message: `the session's VM exited on its own (QEMU pid ${detached.pid})`,
+      status: 410,
+    };
+    deps.store.update(s.id, { state: 'failed', error: s.error.message });
+    deps.log(`session ${s.id}: ${s.error.message}`);
+    emit(s, { type: 'failed', elapsed: elapsed(s), error: s.error });
   }
 
   /** An early-start VM: its overlay failing to arrive, or QEMU exiting, ends the session. */
