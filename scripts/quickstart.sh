@@ -14,6 +14,8 @@ readonly APT_PACKAGES=(
   libfuse2 fuse3 pkg-config xdelta3 xz-utils zstd ca-certificates
   # the libvirt backend: daemons + virsh, and libvirt-dev to build @unraid/libvirt (pkg-config above)
   libvirt-daemon-system libvirt-clients libvirt-dev
+  # libvirt on a remote host (qemu+ssh://): the ssh client; the tests' loopback "remote host" runs sshd
+  openssh-client openssh-server
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

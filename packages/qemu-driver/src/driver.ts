@@ -54,6 +54,11 @@ export type MigrationSource = Readable | AsyncIterable<Uint8Array>;
 export interface VmBackend {
   /** Which implementation this is; recorded with a base so synthesis can say what made it. */
   readonly kind?: VmBackendKind;
+  /**
+   * The host the VMs run on when it is not this machine (libvirt over qemu+ssh://). Such VMs cannot be
+   * detached, and their disks cannot be served from here (no early start).
+   */
+  readonly host?: string;
   /** Boots a VM from its spec. */
   launch(spec: VmSpecInput | VmSpec, options?: LaunchOptions): Promise<RunningVm>;
   /**

@@ -5,6 +5,11 @@ import type { PortForward, VmSpec } from './spec.js';
 export interface ResolvedPortForward extends PortForward {
   /** Index of the NIC in `spec.nics`. */
   readonly nic: number;
+  /**
+   * Where this machine reaches the forward when the VM runs on another host (libvirt over ssh): the local end
+   * of an ssh tunnel to `hostAddress:hostPort` there.
+   */
+  readonly via?: { readonly hostAddress: string; readonly hostPort: number };
 }
 
 export interface ResolvedPorts {

@@ -85,7 +85,7 @@ function findHostPort(
 ): number {
   const fwd = forwards.find((f) => f.guestPort === guestPort && f.proto === proto);
   if (fwd === undefined) throw new Error(`no ${proto} port forward to guest port ${guestPort}`);
-  return fwd.hostPort;
+  return fwd.via?.hostPort ?? fwd.hostPort;
 }
 
 function detacher(parts: RunningVmParts, isFinishing: () => boolean): () => Promise<DetachedVm> {

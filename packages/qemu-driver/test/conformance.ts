@@ -40,6 +40,8 @@ export interface ConformanceTarget {
   /** Names of anything the backend still holds (libvirt domains) for VMs run under `runParent`; [] when clean. */
   readonly leftovers: (runParent: string) => Promise<string[]>;
   readonly cleanup?: () => Promise<void>;
+  /** A VM on a remote host cannot be detached (its tunnels end with this process): then it must be refused. */
+  readonly detach?: 'supported' | 'refused';
 }
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(2);
@@ -152,21 +154,35 @@ export function describeConformance(target: ConformanceTarget): void {
       expect(await target.leftovers(runParent)).toEqual([]);
     });
 
-    it('a detachable VM outlives detach(); stopDetachedVm ends it and nothing is left', async () => {
-      const vm = await restoreSnapshot('detached.raw', { detachable: true });
-      const hostPort = vm.hostPort(80);
-      const detached = await vm.detach();
-      expect(qemuAlive(detached.pid)).toBe(true);
-      expect(await fetchStatePage(hostPort)).toBe(before.page); // served with nothing of ours attached
-      expect(await stopDetachedVm(detached)).toBe('quit');
-      expect(await waitUntilGone(detached.pid)).toBe(true);
-      expect(existsSync(detached.runDir)).toBe(false);
-      // libvirt drops the domain when it has handled QEMU's exit, a moment after the process is gone.
-      await until(
-        async () => (await target.leftovers(runParent)).length === 0,
-        'nothing left in the backend',
-        5000,
-      );
-    });
+    const refusesDetach = target.detach === 'refused';
+    it(
+      refusesDetach
+        ? 'refuses a detachable VM, starting nothing'
+        : 'a detachable VM outlives detach(); stopDetachedVm ends it and nothing is left',
+      async () => {
+        if (refusesDetach) {
+          await expect(restoreSnapshot('detached.raw', { detachable: true })).rejects.toThrow(
+            /cannot be detached/,
+          );
+          expect(await readdir(runParent)).toEqual([]);
+          expect(await target.leftovers(runParent)).toEqual([]);
+          return;
+        }
+        const vm = await restoreSnapshot('detached.raw', { detachable: true });
+        const hostPort = vm.hostPort(80);
+        const detached = await vm.detach();
+        expect(qemuAlive(detached.pid)).toBe(true);
+        expect(await fetchStatePage(hostPort)).toBe(before.page); // served with nothing of ours attached
+        expect(await stopDetachedVm(detached)).toBe('quit');
+        expect(await waitUntilGone(detached.pid)).toBe(true);
+        expect(existsSync(detached.runDir)).toBe(false);
+        // libvirt drops the domain when it has handled QEMU's exit, a moment after the process is gone.
+        await until(
+          async () => (await target.leftovers(runParent)).length === 0,
+          'nothing left in the backend',
+          5000,
+        );
+      },
+    );
   });
 }

@@ -1,7 +1,7 @@
 // The libvirt backend's process handling with a fake libvirt connection and host: what it reads, when it
-// destroys the domain, the watchdog that stands in for Node's exit hook, detach, and remote URIs refused.
+// destroys the domain, the watchdog that stands in for Node's exit hook, and detach (remote hosts: libvirt-remote.test.ts).
 import { describe, expect, it } from 'vitest';
-import { createLibvirtBackend, LibvirtBackendError, type LibvirtConnection } from '../src/index.js';
+import { createLibvirtBackend, type LibvirtConnection } from '../src/index.js';
 import { attachDomainProcess, type DomainHostDeps } from '../src/libvirt/domain-process.js';
 import { fakeClock } from './fakes/fake-clock.js';
 import { fakeHost } from './fakes/fake-qemu.js';
@@ -102,26 +102,6 @@ describe('attachDomainProcess', () => {
 });
 
 describe('createLibvirtBackend', () => {
-  it('refuses a remote URI before connecting, saying why', async () => {
-    let opened = 0;
-    const backend = createLibvirtBackend(
-      { uri: 'qemu+ssh://root@edge-7/system' },
-      {
-        openConnection: async () => {
-          opened += 1;
-          return fakeConnection().conn;
-        },
-      },
-    );
-    const error = await backend.launch({ memoryMiB: 64 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LibvirtBackendError);
-    expect((error as LibvirtBackendError).code).toBe('unsupported');
-    expect((error as Error).message).toMatch(
-      /^libvirt qemu\+ssh:\/\/root@edge-7\/system: remote hosts are not supported \(edge-7\)/,
-    );
-    expect(opened).toBe(0);
-  });
-
   it('refuses RAM mapped from a file (memory on demand needs the direct driver)', async () => {
     const backend = createLibvirtBackend({}, { openConnection: async () => fakeConnection().conn });
     await expect(

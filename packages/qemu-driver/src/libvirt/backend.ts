@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { buildLibvirtSaveHeader, stripLibvirtSaveHeader } from '@cloudlet/memory-snapshot';
-import { runPathsIn } from '../argv.js';
+import { type RunPaths, runPathsIn } from '../argv.js';
 import type { QemuDriverDeps } from '../deps.js';
 import {
   connectControls,
@@ -21,22 +21,35 @@ import { defaultDeps } from '../node-deps.js';
 import { resolveHostPorts } from '../ports.js';
 import { createRunningVm, type RunningVm } from '../running-vm.js';
 import { parseVmSpec, type VmSpec } from '../spec.js';
-import {
-  checkLocalUri,
-  LibvirtBackendError,
-  type LibvirtConnection,
-  openLibvirtConnection,
-} from './connection.js';
-import { attachDomainProcess, type DomainHostDeps } from './domain-process.js';
+import { LibvirtBackendError, type LibvirtConnection, openLibvirtConnection } from './connection.js';
+import { attachDomainProcess, attachRemoteDomainProcess, type DomainHostDeps } from './domain-process.js';
 import { domainXml } from './domain-xml.js';
+import { libvirtHostOf, type SshTarget } from './libvirt-host.js';
+import {
+  DEFAULT_HOST_RUN_DIR,
+  prepareRemoteRun,
+  type RemoteRun,
+  type RemoteTarget,
+  remoteOptionsProblem,
+  tunnelledForwards,
+} from './remote-run.js';
+import { type RemoteShell, sshRemoteShell } from './ssh-host.js';
 
 export interface LibvirtBackendOptions {
-  /** libvirt connection URI (default `qemu:///system`); a remote host is refused (see checkLocalUri). */
+  /**
+   * libvirt connection URI (default `qemu:///system`); a remote host as `qemu+ssh://[user@]host[:port]/system`
+   * (see remote-run.ts for what that host must share with this one).
+   */
   readonly uri?: string;
+  /** With a remote host: where the domains' socket folders are made on it (default /tmp). */
+  readonly hostRunDir?: string;
 }
 
 export type LibvirtBackendDeps = QemuDriverDeps &
-  DomainHostDeps & { readonly openConnection: (uri: string) => Promise<LibvirtConnection> };
+  DomainHostDeps & {
+    readonly openConnection: (uri: string) => Promise<LibvirtConnection>;
+    readonly remoteShell: (target: SshTarget, uri: string) => RemoteShell;
+  };
 
 export function defaultLibvirtDeps(): LibvirtBackendDeps {
   const base = defaultDeps();
@@ -46,6 +59,7 @@ export function defaultLibvirtDeps(): LibvirtBackendDeps {
     logDir: '/var/log/libvirt/qemu',
     processAlive: (pid) => base.readProcCmdline(pid) !== undefined,
     openConnection: (uri) => openLibvirtConnection(uri),
+    remoteShell: (target, uri) => sshRemoteShell(target, uri),
   };
 }
 
@@ -55,6 +69,8 @@ interface Setup {
   readonly xml: string;
   readonly dir: string;
   readonly portForwards: Awaited<ReturnType<typeof resolveHostPorts>>['portForwards'];
+  /** Set when the domain runs on a remote host. */
+  readonly remote?: RemoteRun;
 }
 
 // The snapshot is libvirt's save: QEMU is gone afterwards, so unlike the direct driver there is no
@@ -70,19 +86,69 @@ function saveSnapshot(conn: LibvirtConnection, name: string, dir: string): () =>
   };
 }
 
-async function prepare(deps: LibvirtBackendDeps, parsed: VmSpec, options: LaunchOptions): Promise<Setup> {
+async function prepare(
+  deps: LibvirtBackendDeps,
+  parsed: VmSpec,
+  options: LaunchOptions,
+  remote: RemoteTarget | undefined,
+): Promise<Setup> {
   const dir = await deps.makeRunDir(options.runDirParent);
   try {
     const paths = runPathsIn(dir);
     const ports = await resolveHostPorts(parsed, deps.pickFreePort);
     // The run folder's random suffix makes the domain name unique on this host.
     const name = `cloudlet-${basename(dir).replace(/^cloudlet-vm-/, '')}`;
-    const xml = domainXml(ports.spec, paths, { name, uuid: randomUUID() });
-    return { spec: ports.spec, name, xml, dir, portForwards: ports.portForwards };
+    const remoteRun =
+      remote === undefined
+        ? undefined
+        : await prepareRemoteRun(deps, remote, ports.spec, ports.portForwards, dir);
+    const xml = domainXml(ports.spec, remoteRun?.xmlPaths ?? paths, { name, uuid: randomUUID() });
+    const portForwards = remoteRun === undefined ? ports.portForwards : tunnelledForwards(remoteRun);
+    return {
+      spec: ports.spec,
+      name,
+      xml,
+      dir,
+      portForwards,
+      ...(remoteRun === undefined ? {} : { remote: remoteRun }),
+    };
   } catch (error) {
     await deps.removeDir(dir);
     throw error;
   }
+}
+
+function attachProcess(
+  deps: LibvirtBackendDeps,
+  conn: LibvirtConnection,
+  setup: Setup,
+  paths: RunPaths,
+  shell: RemoteShell | undefined,
+  removeRunDir: boolean,
+) {
+  const remote = setup.remote;
+  if (shell === undefined || remote === undefined)
+    return attachDomainProcess(deps, conn, setup.name, setup.dir, removeRunDir);
+  const guard = shell.guard({
+    domain: setup.name,
+    stateDir: deps.stateDir,
+    hostDir: remote.hostDir,
+    unixSockets: [
+      [paths.qmpSocket, remote.xmlPaths.qmpSocket],
+      [paths.serialSocket, remote.xmlPaths.serialSocket],
+      ...(setup.spec.display.type === 'vnc-unix'
+        ? [[paths.vncSocket, remote.xmlPaths.vncSocket] as const]
+        : []),
+    ],
+    tcp: remote.tcp,
+  });
+  return attachRemoteDomainProcess(deps, conn, shell, guard, setup.name, setup.dir, removeRunDir).catch(
+    async (error: unknown) => {
+      guard.close();
+      await conn.destroyDomain(setup.name).catch(() => {});
+      throw error;
+    },
+  );
 }
 
 async function attach(
@@ -90,11 +156,12 @@ async function attach(
   conn: LibvirtConnection,
   setup: Setup,
   options: LaunchOptions,
+  shell: RemoteShell | undefined,
 ): Promise<RunningVm> {
   const keepRunDir = options.keepRunDir ?? false;
-  const proc = await attachDomainProcess(deps, conn, setup.name, setup.dir, !keepRunDir);
+  const paths = runPathsIn(setup.dir);
+  const proc = await attachProcess(deps, conn, setup, paths, shell, !keepRunDir);
   try {
-    const paths = runPathsIn(setup.dir);
     const controls = await guarded(proc, deps.clock, 'start-up', connectControls(deps, proc, paths, options));
     const parts = { proc, paths, spec: setup.spec, portForwards: setup.portForwards, ...controls };
     const vm = createRunningVm({ ...parts, keepRunDir, detachable: options.detachable ?? false }, deps);
@@ -126,21 +193,29 @@ type Start = (conn: LibvirtConnection, setup: Setup) => Promise<void>;
 /** Sets up, starts (once more with fresh ports if an auto-picked port was taken meanwhile) and attaches. */
 async function run(
   deps: LibvirtBackendDeps,
-  uri: string,
+  { uri, hostRunDir }: { readonly uri: string; readonly hostRunDir: string },
   spec: VmSpec,
   options: LaunchOptions,
   start: Start,
 ) {
-  checkLocalUri(uri);
+  const host = libvirtHostOf(uri);
+  const problem = host.kind === 'ssh' ? remoteOptionsProblem(spec, options) : undefined;
+  if (problem !== undefined) throw new LibvirtBackendError('unsupported', uri, 'start', problem);
+  const shell = host.kind === 'ssh' ? deps.remoteShell(host.target, uri) : undefined;
   const conn = await deps.openConnection(uri);
   const hasAutoPorts = spec.nics.some((nic) => nic.portForwards.some((fwd) => fwd.hostPort === 0));
   for (let attempt = 0; ; attempt++) {
-    const setup = await prepare(deps, spec, options);
+    const remote = shell === undefined ? undefined : { shell, uri, hostRunDir };
+    const setup = await prepare(deps, spec, options, remote).catch(async (error: unknown) => {
+      await conn.close();
+      throw error;
+    });
     try {
       await start(conn, setup);
-      return await attach(deps, conn, setup, options);
+      return await attach(deps, conn, setup, options, shell);
     } catch (error) {
       if (!(options.keepRunDir ?? false)) await deps.removeDir(setup.dir);
+      if (setup.remote !== undefined) await setup.remote.cleanUp();
       const portTaken = error instanceof LibvirtBackendError && isHostForwardFailure(error.detail);
       if (attempt === 0 && hasAutoPorts && portTaken) continue;
       await conn.close();
@@ -159,6 +234,16 @@ async function writeSaveImage(file: string, xml: string, source: MigrationSource
   await pipeline(Readable.from(image()), createWriteStream(file, { flags: 'wx', mode: 0o600 }));
 }
 
+/** The remote host's name, or undefined for this machine (and for a bad URI: `launch` says what is wrong). */
+function remoteHostName(uri: string): string | undefined {
+  try {
+    const host = libvirtHostOf(uri);
+    return host.kind === 'ssh' ? host.target.host : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The libvirt backend: the same VmSpec becomes a transient libvirt domain (see domain-xml.ts), lifecycle
  * through @unraid/libvirt, snapshots through libvirt's save and restores through a save image built here.
@@ -169,10 +254,13 @@ export function createLibvirtBackend(
 ): VmBackend {
   const deps: LibvirtBackendDeps = { ...defaultLibvirtDeps(), ...overrides };
   const uri = options.uri ?? 'qemu:///system';
+  const target = { uri, hostRunDir: options.hostRunDir ?? DEFAULT_HOST_RUN_DIR };
+  const remoteHost = remoteHostName(uri);
   return {
     kind: 'libvirt',
+    ...(remoteHost === undefined ? {} : { host: remoteHost }),
     launch: (spec, launchOptions = {}) =>
-      run(deps, uri, parseVmSpec(spec), launchOptions, (conn, setup) => conn.createDomain(setup.xml)),
+      run(deps, target, parseVmSpec(spec), launchOptions, (conn, setup) => conn.createDomain(setup.xml)),
     restore: (spec, source: MigrationSource, restoreOptions: RestoreOptions = {}) =>
       restoreOptions.ramFile !== undefined
         ? Promise.reject(
@@ -180,7 +268,7 @@ export function createLibvirtBackend(
               'libvirt backend: guest RAM mapped from a file (memory on demand) needs the direct QEMU driver',
             ),
           )
-        : run(deps, uri, parseVmSpec(spec), restoreOptions, async (conn, setup) => {
+        : run(deps, target, parseVmSpec(spec), restoreOptions, async (conn, setup) => {
             const file = join(setup.dir, 'restore.img');
             try {
               await writeSaveImage(file, setup.xml, source, restoreOptions.paused === true);

@@ -39,27 +39,6 @@ export class LibvirtBackendError extends Error {
   }
 }
 
-/**
- * The backend reaches QEMU through files on this host (QMP and serial sockets in the run folder, libvirt's
- * pid file and log, save images), so a URI naming another host (`qemu+ssh://host/system`) is refused up front.
- */
-export function checkLocalUri(uri: string): void {
-  let host: string;
-  try {
-    host = new URL(uri).hostname;
-  } catch {
-    throw new LibvirtBackendError('connect', uri, 'parse', 'not a libvirt URI (e.g. qemu:///system)');
-  }
-  if (host !== '' && host !== 'localhost')
-    throw new LibvirtBackendError(
-      'unsupported',
-      uri,
-      'connect',
-      `remote hosts are not supported (${host}): the backend uses QEMU's sockets, libvirt's pid file and save ` +
-        'images as local files; run cloudlet on that host (cloudlet-server) and use its API instead',
-    );
-}
-
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 // The binding is imported lazily: the direct-QEMU driver must keep working on hosts without libvirt's

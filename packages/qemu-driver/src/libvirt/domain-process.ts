@@ -4,7 +4,8 @@ import type { ExitGuard, QemuDriverDeps } from '../deps.js';
 import type { QemuExit } from '../errors.js';
 import type { QemuProcess } from '../qemu-process.js';
 import { startWatchdog } from '../watchdog.js';
-import type { LibvirtConnection } from './connection.js';
+import { LibvirtBackendError, type LibvirtConnection } from './connection.js';
+import type { DomainGuard, RemoteShell } from './ssh-host.js';
 
 /** Host side of a libvirt-run QEMU that the backend reads (injectable for unit tests). */
 export interface DomainHostDeps extends Pick<QemuDriverDeps, 'spawn' | 'shBinary'> {
@@ -33,7 +34,11 @@ async function readPid(deps: DomainHostDeps, name: string): Promise<number> {
   }
 }
 
-async function domainGone(deps: DomainHostDeps, conn: LibvirtConnection, name: string): Promise<void> {
+async function domainGone(
+  deps: Pick<DomainHostDeps, 'clock'>,
+  conn: LibvirtConnection,
+  name: string,
+): Promise<void> {
   const deadline = deps.clock.now() + PID_WAIT_MS;
   while (deps.clock.now() < deadline && (await conn.isActive(name).catch(() => false))) {
     await sleep(deps.clock, POLL_MS);
@@ -99,5 +104,57 @@ export async function attachDomainProcess(
       void conn.close();
     },
     isDetached: () => detached,
+  };
+}
+
+/**
+ * The QemuProcess of a domain on a remote host (qemu+ssh://): its pid and its end come from the ssh session's
+ * guard (see DomainGuard), which also kills it should this process die; the log is read over ssh at the end.
+ * Such a VM cannot be detached: its tunnels end with this process.
+ */
+export async function attachRemoteDomainProcess(
+  deps: Pick<DomainHostDeps, 'clock' | 'exitGuard' | 'logDir'>,
+  conn: LibvirtConnection,
+  shell: RemoteShell,
+  guard: DomainGuard,
+  name: string,
+  runDir: string,
+  removeRunDirOnExit: boolean,
+): Promise<QemuProcess> {
+  const pid = await guard.pid;
+  const untrack = deps.exitGuard.track({
+    kill: () => conn.destroyDomainSync(name),
+    ...(removeRunDirOnExit ? { runDir } : {}),
+  });
+  const logFile = join(deps.logDir, `${name}.log`);
+  let stderr = '';
+  let exit: QemuExit | undefined;
+  const exited = guard.ended.then(async () => {
+    untrack();
+    await domainGone(deps, conn, name);
+    stderr = await shell.run(`tail -c ${STDERR_LIMIT} "$1" 2>/dev/null || true`, [logFile]).catch(() => '');
+    exit = { code: null, signal: null, stderr };
+    return exit;
+  });
+  let killed = false;
+  return {
+    pid,
+    exited,
+    exit: () => exit,
+    stderr: () => stderr,
+    kill: () => {
+      if (exit !== undefined || killed) return;
+      killed = true;
+      conn.destroyDomain(name).catch(() => guard.close()); // libvirt unreachable: the guard kills it
+    },
+    detach: () => {
+      throw new LibvirtBackendError(
+        'unsupported',
+        conn.uri,
+        'detach',
+        `a VM on ${shell.host} cannot be detached: its tunnels end with this process`,
+      );
+    },
+    isDetached: () => false,
   };
 }
