@@ -46,8 +46,11 @@ function printEndpoints(s: SynthesizedVm): void {
       `(open ${timings.open.toFixed(2)}, check ${timings.check.toFixed(2)}, apply ${timings.apply.toFixed(2)}, ` +
       `resume ${timings.resume.toFixed(2)}); overlay ${formatBytes(stats.overlayBytes)} from ${stats.source}`,
   );
-  for (const f of endpoints.portForwards)
-    print(`  ${f.proto} ${f.hostAddress}:${f.hostPort} -> guest ${f.guestPort}`);
+  for (const f of endpoints.portForwards) {
+    const via =
+      f.via === undefined ? '' : ` (on the VM's host; here ${f.via.hostAddress}:${f.via.hostPort} by ssh)`;
+    print(`  ${f.proto} ${f.hostAddress}:${f.hostPort} -> guest ${f.guestPort}${via}`);
+  }
   print(`  serial ${endpoints.serialSocket} (log ${endpoints.serialLog})`);
   print(`  qmp    ${endpoints.qmpSocket}`);
   if (endpoints.vncSocket !== undefined) print(`  vnc    ${endpoints.vncSocket}`);

@@ -50,6 +50,13 @@ export async function synthesize(options: SynthesizeOptions): Promise<Synthesize
     );
   if (options.earlyStartMemory !== undefined && options.earlyStart !== true)
     throw new SynthesisError('bad-options', 'earlyStartMemory needs earlyStart');
+  const remoteHost = options.driver?.host;
+  if (remoteHost !== undefined && (options.earlyStart === true || options.detachable === true))
+    throw new SynthesisError(
+      'bad-options',
+      `${options.earlyStart === true ? 'early start serves the disk from this process' : 'a detached VM outlives its ssh tunnels'}: ` +
+        `not with a VM on the remote host ${remoteHost}`,
+    );
   const t0 = performance.now();
   const progress = options.onProgress ?? (() => {});
   const { signal } = options;
