@@ -58,6 +58,24 @@ function sizeRows(ws: readonly WorkloadResult[]) {
   });
 }
 
+function xzRows(ws: readonly WorkloadResult[]) {
+  return ws.map((w) => {
+    const x = w.oursXz;
+    if (x === undefined) return [w.name, '—', '—', '—', '—', '—'];
+    const paper = w.baselines.B2unoptimized;
+    const rPaper = paper === undefined ? Number.NaN : ratio(x.bytes, paper.bytes);
+    const r2 = ratio(x.bytes, w.baselines.B2.bytes);
+    return [
+      w.name,
+      `${int(x.bytes)} (${fix(ratio(x.bytes, w.ours.median.bytes), 3)}× ours)`,
+      `**${fix(r2, 3)}** ${check(r2, GOALS.sizeOverB2, true)}`,
+      paper === undefined ? '—' : `**${fix(rPaper, 3)}** ${check(rPaper, GOALS.sizeOverB2, true)}`,
+      `${fix(x.decompressOnlySeconds)} (${fix(ratio(x.decompressOnlySeconds, w.decompressOnlySeconds), 1)}× zstd's)`,
+      fix(x.seconds, 1),
+    ];
+  });
+}
+
 function ablationRows(ws: readonly WorkloadResult[]) {
   return ws.map((w) => {
     const on = w.ours.median.bytes;
@@ -164,6 +182,22 @@ export function renderResults(r: BenchResults): string {
         'ours/B2 unoptimized (≤ 0.25)',
       ],
       sizeRows(r.workloads),
+    ),
+    '',
+    '**With `--codec xz`** (the first overlay\'s records written again with xz -6 segments, as `cloudlet overlay ' +
+      '--codec xz` writes them; the default stays zstd-3 for synthesis speed, docs/decisions.md). Decompress-only ' +
+      'as above; rewrite = read the zstd overlay + encode on both cores.',
+    '',
+    table(
+      [
+        'workload',
+        'ours --codec xz',
+        'ours/B2 same guest (≤ 0.25)',
+        'ours/B2 unoptimized (≤ 0.25)',
+        'decompress-only',
+        'rewrite s',
+      ],
+      xzRows(r.workloads),
     ),
     '',
     `**Each optimization off in turn** (B3; overlay bytes, and how many times ours it becomes; ${variantRunsText(r)}). ` +
