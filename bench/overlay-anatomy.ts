@@ -78,7 +78,12 @@ async function anatomy(file: string) {
     const rows = [];
     for (const [key, group] of [...groups].sort()) {
       const bytes = group.payload.reduce((n, p) => n + p.length, 0);
-      rows.push({ group: key, records: group.count, payloadBytes: bytes, zstd3: await compressedSize(group.payload) });
+      rows.push({
+        group: key,
+        records: group.count,
+        payloadBytes: bytes,
+        zstd3: await compressedSize(group.payload),
+      });
     }
     const { statistics } = reader.manifest as { statistics?: unknown };
     return { file, rows, statistics };

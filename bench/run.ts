@@ -25,7 +25,6 @@ import { openOverlay } from '../packages/overlay-format/dist/index.js';
 import { computeBaselines } from './lib/baselines.js';
 import { machine, versions } from './lib/machine.js';
 import { renderResults, replaceGenerated } from './lib/report.js';
-import { rewriteOverlay } from './lib/rewrite-overlay.js';
 import type {
   Baseline,
   BenchResults,
@@ -34,6 +33,7 @@ import type {
   SynthesisRun,
   WorkloadResult,
 } from './lib/results.js';
+import { rewriteOverlay } from './lib/rewrite-overlay.js';
 import { median, medianOf } from './lib/stats.js';
 import { buildVm } from './lib/vms.js';
 import { APP_FILES, type BaseName, selectWorkloads, type Workload } from './lib/workloads.js';

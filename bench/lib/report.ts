@@ -184,7 +184,7 @@ export function renderResults(r: BenchResults): string {
       sizeRows(r.workloads),
     ),
     '',
-    '**With `--codec xz`** (the first overlay\'s records written again with xz -6 segments, as `cloudlet overlay ' +
+    "**With `--codec xz`** (the first overlay's records written again with xz -6 segments, as `cloudlet overlay " +
       '--codec xz` writes them; the default stays zstd-3 for synthesis speed, docs/decisions.md). Decompress-only ' +
       'as above; rewrite = read the zstd overlay + encode on both cores.',
     '',

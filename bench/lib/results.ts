@@ -71,7 +71,11 @@ export interface WorkloadResult {
    * The first overlay's records written again with xz segments (`cloudlet overlay --codec xz`, level 6): its
    * bytes, the rewrite's seconds, and decompress-only of it (beside `decompressOnlySeconds`, zstd's).
    */
-  readonly oursXz?: { readonly bytes: number; readonly seconds: number; readonly decompressOnlySeconds: number };
+  readonly oursXz?: {
+    readonly bytes: number;
+    readonly seconds: number;
+    readonly decompressOnlySeconds: number;
+  };
   readonly synthesisLocal: { readonly runs: SynthesisRun[]; readonly median: SynthesisRun };
   /** Open the overlay and iterate every record (fetch + sha256 + decompress, no apply), median seconds. */
   readonly decompressOnlySeconds: number;
