@@ -20,6 +20,8 @@ export interface FileServerOptions {
    * has happened before the client gets that slice.
    */
   readonly beforeSlice?: (request: ServedRequest, start: number, end: number) => void;
+  /** Each slice [start, end) of a response for which this returns a promise waits for it (withholds a response). */
+  readonly hold?: (request: ServedRequest, start: number, end: number) => Promise<void> | undefined;
 }
 
 export interface ServedRequest {
@@ -99,6 +101,7 @@ async function startFileServer(
     for (let at = served.start; at < served.end; at += SLICE) {
       const end = Math.min(served.end, at + SLICE);
       options.beforeSlice?.(served, at, end);
+      await options.hold?.(served, at, end);
       if (options.failWhen?.(at, end) === true) return void res.destroy();
       const wait = link?.reserve(end - at, now()) ?? 0;
       if (wait > 0) await sleep(wait);

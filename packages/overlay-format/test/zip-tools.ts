@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
@@ -21,6 +22,31 @@ export async function readZip(file: string): Promise<RawEntry[]> {
   }
   zip.close();
   return out;
+}
+
+/** Where entry `name` lies in the file: its local header at `start`, its data [dataStart, end). */
+export async function entrySpan(
+  file: string,
+  name: string,
+): Promise<{ start: number; dataStart: number; end: number }> {
+  const zip = await yauzl.openPromise(file, { autoClose: false });
+  let found: { offset: number; size: number } | undefined;
+  for await (const entry of zip.eachEntry()) {
+    if (entry.fileName === name)
+      found = { offset: entry.relativeOffsetOfLocalHeader, size: entry.compressedSize };
+  }
+  zip.close();
+  if (found === undefined) throw new Error(`no entry ${name} in ${file}`);
+  const handle = await open(file);
+  try {
+    const header = Buffer.alloc(30);
+    await handle.read(header, 0, 30, found.offset);
+    const variable = header.readUInt16LE(26) + header.readUInt16LE(28); // name + extra field lengths
+    const dataStart = found.offset + 30 + variable;
+    return { start: found.offset, dataStart, end: dataStart + found.size };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Writes entries with yazl directly, bypassing every check the overlay writer makes. */
