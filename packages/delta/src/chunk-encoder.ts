@@ -11,14 +11,6 @@ import type { DeltaCodecs } from './delta-codecs.js';
  */
 const DEFAULT_MAX_DELTA_FRACTION = 3 / 4;
 
-/**
- * A delta is kept only if it is this much smaller than the same codec's encoding of the chunk against nothing
- * (a zero chunk): otherwise the base did not help, and the "delta" is the chunk itself in another form — VCDIFF
- * compresses it against itself, XOR against an unrelated page scrambles it — which hides the content from the
- * segment compressor, whose matches across chunks do better (server-app overlay: 5,506 such VCDIFF pages made it
- * 3 % bigger than no deltas at all at zstd-3, 15 % at zstd-19).
- */
-const MIN_BASE_SAVING = 0.25;
 /** Deltas up to this size are kept without that check: a page's own encoding is rarely this small. */
 const SELF_CHECK_BYTES = 256;
 
@@ -31,6 +23,16 @@ export interface ChunkEncoderOptions {
   readonly baseChunkAt?: (address: ChunkAddress) => Uint8Array | undefined;
   /** Keep a delta only if it is smaller than this fraction of the chunk. Default 3/4. */
   readonly maxDeltaFraction?: number;
+  /**
+   * Keep a delta over 256 bytes only if it is at least this fraction smaller than the same codec's encoding of
+   * the chunk against a zero chunk, i.e. only if the base helped (default 0: off). A "delta" that does not use
+   * the base is the chunk in another form — VCDIFF compresses a page against itself — and whether that beats
+   * the segment compressor on the raw chunk depends on both: xz finds more in raw pages (server-app overlay
+   * 5.71 → 4.59 MB with 0.25, memory-heavy 36.40 → 36.14), zstd-3 finds less in raw generated text than in its
+   * VCDIFF form (memory-heavy 37.21 → 38.90 MB), more in raw binaries (server-app 6.66 → 6.29). Overlay creation
+   * sets 0.25 for xz segments (docs/decisions.md).
+   */
+  readonly minBaseSaving?: number;
   /**
    * Look chunks up in the base and among earlier overlay chunks (default true). `false` skips both rules
    * (zero chunks are still elided): the benchmark's "dedup off" variant, to show dedup's share.
@@ -83,6 +85,7 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
   const { lookup, baseChunkAt } = options;
   const codecs = codecList(options.codecs);
   const maxDeltaFraction = options.maxDeltaFraction ?? DEFAULT_MAX_DELTA_FRACTION;
+  const minBaseSaving = options.minBaseSaving ?? 0;
   const dedup = options.dedup ?? true;
   /**
    * hash (as a 32-char latin1 string: one flat string, no hex doubling) → first overlay chunk with
@@ -121,9 +124,9 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
   }
 
   function usesBase(codec: DeltaCodec, data: Uint8Array, delta: Uint8Array): boolean {
-    if (delta.length <= SELF_CHECK_BYTES) return true;
+    if (minBaseSaving <= 0 || delta.length <= SELF_CHECK_BYTES) return true;
     const alone = codec.encode(data, zeroChunk(data.length)).length;
-    return delta.length <= alone * (1 - MIN_BASE_SAVING);
+    return delta.length <= alone * (1 - minBaseSaving);
   }
 
   function sameplaceDelta(

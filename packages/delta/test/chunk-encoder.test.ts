@@ -141,7 +141,7 @@ describe('createChunkEncoder rules', () => {
     ).toBe('raw');
   });
 
-  it('new content over an unrelated base page → raw, not a "delta" that is the page in another form', () => {
+  it('minBaseSaving: new content over an unrelated base page → raw, not a "delta" that is the page in another form', () => {
     const text = new TextEncoder().encode(
       Array.from({ length: 400 }, (_, i) => `entry-${i}-${(i * 7919) % 100_003}`).join('\n'),
     );
@@ -149,14 +149,16 @@ describe('createChunkEncoder rules', () => {
     page.set(text.subarray(0, 4096));
     // VCDIFF copies from the page itself: ~1 KiB "against" random bytes it never uses.
     expect(codecs.vcdiff.encode(page, random(600)).length).toBeLessThan(3072);
-    expect(createChunkEncoder({ lookup, codecs }).encode(disk(9), page, random(600)).kind).toBe('raw');
+    expect(createChunkEncoder({ lookup, codecs }).encode(disk(9), page, random(600)).kind).toBe('vcdiff');
+    const strict = createChunkEncoder({ lookup, codecs, minBaseSaving: 0.25 });
+    expect(strict.encode(disk(9), page, random(600)).kind).toBe('raw');
     // XOR over a base page with unrelated bytes where the new ones are: all of them, scrambled.
     const halfText = new Uint8Array(4096);
     halfText.set(text.subarray(0, 2048));
     const halfRandom = new Uint8Array(4096);
     halfRandom.set(random(601).subarray(0, 1024));
     expect(codecs.xor.encode(halfText, halfRandom).length).toBeLessThan(3072);
-    const xorOnly = createChunkEncoder({ lookup, codecs: [codecs.xor] });
+    const xorOnly = createChunkEncoder({ lookup, codecs: [codecs.xor], minBaseSaving: 0.25 });
     expect(xorOnly.encode(disk(9), halfText, halfRandom).kind).toBe('raw');
     // The same page edited in place stays a delta.
     expect(xorOnly.encode(disk(9), flipped(halfText, 5, 900), halfText).kind).toBe('xor');
