@@ -1,14 +1,14 @@
 // Where an overlay's bytes go (issue 4's size goal): its records grouped by space and kind, each group's payload
 // compressed on its own (zstd-3, 1 MiB pieces, as segments are), and the raw memory pages told apart by what they
 // hold — the server-app's binaries (page cache of the files it installed), the text it generated, other pages.
-// Run: pnpm exec tsx bench/overlay-anatomy.ts [overlay.zip]   (without a file the server-app overlay is made, ~1 min;
-// with ANATOMY_KEEP=DIR it is made in DIR and kept)
+// Run: pnpm exec tsx bench/overlay-anatomy.ts [overlay.zip | workload]   (a workload's overlay is made first:
+// server-app ~1 min, the large-base ones ~2 min; with ANATOMY_KEEP=DIR it is made in DIR and kept)
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openOverlay, segmentCodec } from '../packages/overlay-format/dist/index.js';
-import { serverAppOverlay } from './lib/server-app-overlay.js';
+import { workloadOverlay } from './lib/workload-overlay.js';
 import { APP_FILES } from './lib/workloads.js';
 
 const PAGE = 4096;
@@ -92,11 +92,12 @@ async function anatomy(file: string) {
   }
 }
 
-const given = process.argv[2];
+const arg = process.argv[2] ?? 'server-app';
+const given = arg.endsWith('.zip') ? arg : undefined;
 const keep = process.env.ANATOMY_KEEP;
 const work = given !== undefined ? undefined : (keep ?? (await mkdtemp(join(tmpdir(), 'bench-anatomy-'))));
 try {
-  const file = given ?? (await serverAppOverlay(work ?? ''));
+  const file = given ?? (await workloadOverlay(work ?? '', arg));
   console.log(JSON.stringify(await anatomy(file), null, 2));
 } finally {
   if (work !== undefined && keep === undefined) await rm(work, { recursive: true, force: true });

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openOverlay } from '../packages/overlay-format/dist/index.js';
 import { rewriteOverlay } from './lib/rewrite-overlay.js';
-import { serverAppOverlay } from './lib/server-app-overlay.js';
 import { median } from './lib/stats.js';
+import { workloadOverlay } from './lib/workload-overlay.js';
 
 const VARIANTS = [
   ['zstd', 3],
@@ -28,7 +28,7 @@ async function readBack(file: string): Promise<number> {
 
 const work = await mkdtemp(join(tmpdir(), 'bench-codecs-'));
 try {
-  const source = await serverAppOverlay(work);
+  const source = await workloadOverlay(work, 'server-app');
   const rows = [];
   for (const [codec, level] of VARIANTS) {
     const file = join(work, `${codec}-${level}.zip`);

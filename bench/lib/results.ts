@@ -68,8 +68,8 @@ export interface WorkloadResult {
     readonly B2unoptimized?: Baseline;
   };
   /**
-   * The first overlay's records written again with xz segments (`cloudlet overlay --codec xz`, level 6): its
-   * bytes, the rewrite's seconds, and decompress-only of it (beside `decompressOnlySeconds`, zstd's).
+   * One more overlay made with `--codec xz` (one run): its bytes, its creation's wall seconds, and decompress-only
+   * of it (beside `decompressOnlySeconds`, zstd's).
    */
   readonly oursXz?: {
     readonly bytes: number;

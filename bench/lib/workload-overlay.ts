@@ -1,4 +1,4 @@
-// The server-app workload's overlay made once on a fresh registry, for the benchmarks that study one overlay
+// One workload's overlay made once on a fresh registry, for the benchmarks that study one overlay
 // (segment-codecs.ts, overlay-anatomy.ts).
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -10,22 +10,23 @@ import { serveDirectory } from '@cloudlet/test-vms';
 import { buildVm } from './vms.js';
 import { APP_FILES, WORKLOADS } from './workloads.js';
 
-/** Creates `<work>/server-app.zip` (registry in `<work>/home`) and returns its path. */
-export async function serverAppOverlay(
+/** Creates `<work>/<name>.zip` for workload `name` (registry in `<work>/home`) and returns its path. */
+export async function workloadOverlay(
   work: string,
+  name: string,
   options: Partial<Pick<Parameters<typeof createOverlay>[0], 'delta' | 'codec' | 'level' | 'dedup'>> = {},
 ): Promise<string> {
-  const workload = WORKLOADS.find((w) => w.name === 'server-app');
-  if (workload === undefined) throw new Error('no server-app workload');
+  const workload = WORKLOADS.find((w) => w.name === name);
+  if (workload === undefined) throw new Error(`no workload ${name}`);
   const files = join(work, 'files');
-  await mkdir(files);
+  await mkdir(files, { recursive: true });
   await promisify(execFile)('tar', ['-cf', join(files, 'app.tar'), '--transform', 's,.*/,,', ...APP_FILES]);
   const server = await serveDirectory(files);
   const registry = await openBaseRegistry({ home: join(work, 'home') });
   try {
     const vm = await buildVm(workload.base);
     const { base } = await createBase({ registry, ...vm, prepare: (v) => waitForShell(v) });
-    const output = join(work, 'server-app.zip');
+    const output = join(work, `${name}.zip`);
     const appUrl = server.url.replace('127.0.0.1', '10.0.2.2');
     await createOverlay({
       registry,
