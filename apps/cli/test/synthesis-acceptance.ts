@@ -41,56 +41,64 @@ export interface AcceptanceContext {
   readonly overlay: string;
 }
 
+/**
+ * Cloudlet A and B for a backend, in the enclosing describe's beforeAll: the tiny base made on A with `backend`'s
+ * arguments, exported and imported on B; an overlay customized on A with the app script and a forward to a free
+ * port (legacy -redir). The context is filled once that beforeAll ran; afterAll removes the folder.
+ */
+export function twoCloudlets(backend: () => string[], prefix: string): AcceptanceContext {
+  const ctx = {} as AcceptanceContext;
+  let work: string | undefined;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), prefix));
+    const homeA = join(work, 'a');
+    const homeB = join(work, 'b');
+    await writeFile(join(work, 'ready.sh'), 'true\n');
+    await writeFile(join(work, 'app.sh'), APP_SCRIPT);
+    const made = await runCli([
+      ...tinyBaseArgs(homeA, tinyVm()),
+      ...backend(),
+      '--script',
+      join(work, 'ready.sh'),
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const id = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
+    expect(id).toHaveLength(64);
+    expect((await runCli(['--home', homeA, 'export-base', id, join(work, 'base.zip')])).code).toBe(0);
+    expect((await runCli(['--home', homeB, 'import-base', join(work, 'base.zip')])).code).toBe(0);
+    const port = await freePort();
+    const overlay = join(work, 'app.zip');
+    const custom = await runCli([
+      ...['--home', homeA, 'overlay', id, '-o', overlay, ...backend()],
+      ...['--script', join(work, 'app.sh'), '--', '-redir', `tcp:${port}::80`],
+    ]);
+    expect(custom.code, custom.stderr).toBe(0);
+    Object.assign(ctx, { work, homeA, homeB, id, port, overlay });
+  });
+  afterAll(() => (work === undefined ? undefined : rm(work, { recursive: true, force: true })));
+  return ctx;
+}
+
 /** Registers the acceptance tests in the enclosing describe; the context is filled once its beforeAll ran. */
 export function synthesisAcceptance(options: AcceptanceOptions): AcceptanceContext {
+  const ctx = twoCloudlets(options.backend, 'cli-synthesis-');
   let work: string;
-  let homeA: string;
   let homeB: string;
   let id: string;
   let port: number;
   let overlay: string;
-  const ctx = {} as AcceptanceContext;
-  /** Nothing of a VM left: no QEMU on B's files, no VM folder, and what the backend checks (libvirt domains). */
+  beforeAll(() => {
+    ({ work, homeB, id, port, overlay } = ctx); // the tests below read these
+  });
   /** `cloudlet synthesis ARGS` on cloudlet B with the backend's arguments. */
   const synthesisOnB = (...args: string[]) =>
     runCli(['--home', homeB, 'synthesis', ...args, ...options.backend()]);
+  /** Nothing of a VM left: no QEMU on B's files, no VM folder, and what the backend checks (libvirt domains). */
   const noLeftovers = async () => {
     expect(qemuMentioning(homeB)).toEqual([]);
     expect(await leftovers(homeB)).toEqual([]);
     await options.noLeftovers?.();
   };
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'cli-synthesis-'));
-    homeA = join(work, 'a');
-    homeB = join(work, 'b');
-    await writeFile(join(work, 'ready.sh'), 'true\n');
-    await writeFile(join(work, 'app.sh'), APP_SCRIPT);
-    const made = await runCli([
-      ...tinyBaseArgs(homeA, tinyVm()),
-      ...options.backend(),
-      '--script',
-      join(work, 'ready.sh'),
-    ]);
-    id = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
-    expect(id).toHaveLength(64);
-    expect((await runCli(['--home', homeA, 'export-base', id, join(work, 'base.zip')])).code).toBe(0);
-    expect((await runCli(['--home', homeB, 'import-base', join(work, 'base.zip')])).code).toBe(0);
-    port = await freePort();
-    overlay = join(work, 'app.zip');
-    const args = ['--home', homeA, 'overlay', id, '-o', overlay, ...options.backend()];
-    const custom = await runCli([
-      ...args,
-      '--script',
-      join(work, 'app.sh'),
-      '--',
-      '-redir',
-      `tcp:${port}::80`,
-    ]);
-    expect(custom.code, custom.stderr).toBe(0);
-    Object.assign(ctx, { work, homeA, homeB, id, port, overlay });
-  });
-  afterAll(() => rm(work, { recursive: true, force: true }));
 
   it('synthesizes from the file in the foreground until Ctrl-C, then stops it (--keep: the disk stays)', async () => {
     const args = ['--home', homeB, 'synthesis', id.slice(0, 12), overlay, '--keep', ...options.backend()];

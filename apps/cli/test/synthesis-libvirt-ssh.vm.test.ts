@@ -2,18 +2,19 @@
 // reached as a remote one is). Base on cloudlet A, exported to B; an overlay customized on A; synthesis on B from
 // an HTTP URL; the app answers both on the host's forwarded port and here through the ssh tunnel the CLI names.
 // What cannot work remotely is refused with the reason; a SIGKILLed cloudlet leaves nothing on the host.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloudletClient } from '@cloudlet/core';
 import type { LibvirtDaemons } from '@cloudlet/qemu-driver';
-import { APP_SCRIPT, freePort, qemuMentioning, serveFile, tinyVm, until } from '@cloudlet/test-vms';
+import { freePort, qemuMentioning, serveFile, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudletDomains, libvirtForTests } from '../../../packages/qemu-driver/test/libvirt-helpers.js';
 import { type LoopbackSsh, startLoopbackSsh } from '../../../packages/qemu-driver/test/ssh-helpers.js';
 import { startServer } from '../../server/test/server-process.js';
 import { expectAppRunning } from './app-running.js';
-import { runCli, spawnCli, tinyBaseArgs } from './run-cli.js';
+import { runCli, spawnCli } from './run-cli.js';
+import { twoCloudlets } from './synthesis-acceptance.js';
 
 /** The host's socket folders (the backend's default parent, /tmp). */
 const hostFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('cloudlet-host-'));
@@ -21,14 +22,28 @@ const hostFolders = async () => (await readdir(tmpdir())).filter((n) => n.starts
 describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () => {
   let daemons: LibvirtDaemons;
   let ssh: LoopbackSsh;
+  let foldersBefore: string[];
+  const remote = () => ['--backend', 'libvirt', '--connect', ssh.uri];
+
+  beforeAll(async () => {
+    daemons = await libvirtForTests();
+    ssh = await startLoopbackSsh();
+    foldersBefore = await hostFolders();
+  });
+  afterAll(async () => {
+    await ssh?.stop();
+    await daemons?.stop();
+  });
+  // Registered after the hook above: the cloudlets are made over ssh once sshd runs.
+  const ctx = twoCloudlets(remote, 'cli-ssh-');
   let work: string;
-  let homeA: string;
   let homeB: string;
   let id: string;
   let port: number;
   let overlay: string;
-  let foldersBefore: string[];
-  const remote = () => ['--backend', 'libvirt', '--connect', ssh.uri];
+  beforeAll(() => {
+    ({ work, homeB, id, port, overlay } = ctx); // the tests below read these
+  });
   const noLeftovers = async () => {
     expect(qemuMentioning(homeB)).toEqual([]);
     expect(await readdir(join(homeB, 'synthesis')).catch(() => [])).toEqual([]);
@@ -43,39 +58,6 @@ describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () 
       5000,
     );
   };
-
-  beforeAll(async () => {
-    daemons = await libvirtForTests();
-    ssh = await startLoopbackSsh();
-    foldersBefore = await hostFolders();
-    work = await mkdtemp(join(tmpdir(), 'cli-ssh-'));
-    homeA = join(work, 'a');
-    homeB = join(work, 'b');
-    await writeFile(join(work, 'ready.sh'), 'true\n');
-    await writeFile(join(work, 'app.sh'), APP_SCRIPT);
-    const made = await runCli([
-      ...tinyBaseArgs(homeA, tinyVm()),
-      ...remote(),
-      '--script',
-      join(work, 'ready.sh'),
-    ]);
-    expect(made.code, made.stderr).toBe(0);
-    id = /created base ([0-9a-f]{64})/.exec(made.stdout)?.[1] ?? '';
-    expect((await runCli(['--home', homeA, 'export-base', id, join(work, 'base.zip')])).code).toBe(0);
-    expect((await runCli(['--home', homeB, 'import-base', join(work, 'base.zip')])).code).toBe(0);
-    port = await freePort();
-    overlay = join(work, 'app.zip');
-    const custom = await runCli([
-      ...['--home', homeA, 'overlay', id, '-o', overlay, ...remote()],
-      ...['--script', join(work, 'app.sh'), '--', '-redir', `tcp:${port}::80`],
-    ]);
-    expect(custom.code, custom.stderr).toBe(0);
-  });
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-    await ssh?.stop();
-    await daemons?.stop();
-  });
 
   it('synthesizes from an HTTP URL: the app answers on the host and here through the tunnel; Ctrl-C leaves nothing', async () => {
     const server = await serveFile(overlay);
