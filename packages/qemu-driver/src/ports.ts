@@ -19,6 +19,23 @@ export interface ResolvedPorts {
 
 const MAX_PICKS = 20;
 
+/** A port free right now and not in `taken` (`proto:port` keys), which it joins. */
+export async function pickUniquePort(
+  pick: QemuDriverDeps['pickFreePort'],
+  proto: 'tcp' | 'udp',
+  host: string,
+  taken: Set<string>,
+): Promise<number> {
+  for (let attempt = 0; attempt < MAX_PICKS; attempt++) {
+    const port = await pick(proto, host);
+    if (!taken.has(`${proto}:${port}`)) {
+      taken.add(`${proto}:${port}`);
+      return port;
+    }
+  }
+  throw new Error(`could not find a free ${proto} port on ${host}`);
+}
+
 /**
  * Replaces host port 0 by a port that is free right now (bind-to-0 probe). QEMU binds it a moment later,
  * so another process may win the race; the driver then retries once with fresh ports.
@@ -31,16 +48,7 @@ export async function resolveHostPorts(
   for (const nic of spec.nics) {
     for (const fwd of nic.portForwards) if (fwd.hostPort !== 0) taken.add(`${fwd.proto}:${fwd.hostPort}`);
   }
-  const pickUnique = async (fwd: PortForward): Promise<number> => {
-    for (let attempt = 0; attempt < MAX_PICKS; attempt++) {
-      const port = await pick(fwd.proto, fwd.hostAddress);
-      if (!taken.has(`${fwd.proto}:${port}`)) {
-        taken.add(`${fwd.proto}:${port}`);
-        return port;
-      }
-    }
-    throw new Error(`could not find a free ${fwd.proto} port on ${fwd.hostAddress}`);
-  };
+  const pickUnique = (fwd: PortForward) => pickUniquePort(pick, fwd.proto, fwd.hostAddress, taken);
   const nics: VmSpec['nics'] = [];
   for (const nic of spec.nics) {
     const portForwards: PortForward[] = [];

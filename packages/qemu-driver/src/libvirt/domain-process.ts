@@ -127,12 +127,13 @@ export async function attachRemoteDomainProcess(
     ...(removeRunDirOnExit ? { runDir } : {}),
   });
   const logFile = join(deps.logDir, `${name}.log`);
-  let stderr = '';
   let exit: QemuExit | undefined;
   const exited = guard.ended.then(async () => {
     untrack();
     await domainGone(deps, conn, name);
-    stderr = await shell.run(`tail -c ${STDERR_LIMIT} "$1" 2>/dev/null || true`, [logFile]).catch(() => '');
+    const stderr = await shell
+      .run(`tail -c ${STDERR_LIMIT} "$1" 2>/dev/null || true`, [logFile])
+      .catch(() => '');
     exit = { code: null, signal: null, stderr };
     return exit;
   });
@@ -141,7 +142,7 @@ export async function attachRemoteDomainProcess(
     pid,
     exited,
     exit: () => exit,
-    stderr: () => stderr,
+    stderr: () => exit?.stderr ?? '',
     kill: () => {
       if (exit !== undefined || killed) return;
       killed = true;

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RunPaths, runPathsIn } from '../argv.js';
+import type { QemuDriverDeps } from '../deps.js';
 import type { LaunchOptions } from '../driver.js';
-import type { ResolvedPortForward } from '../ports.js';
+import { pickUniquePort, type ResolvedPortForward } from '../ports.js';
 import type { VmSpec } from '../spec.js';
-import type { LibvirtBackendDeps } from './backend.js';
 import { LibvirtBackendError } from './connection.js';
 import type { RemoteShell, TcpTunnel } from './ssh-host.js';
 
@@ -14,6 +14,8 @@ import type { RemoteShell, TcpTunnel } from './ssh-host.js';
 // at the same paths there: shared storage, which libvirt's own migration needs too. It is checked before the
 // start. What cannot be shared is tunnelled over ssh: QEMU's sockets live in a folder on the host, and each TCP
 // port forward, bound on the host as the spec says, is also reachable at 127.0.0.1 here.
+
+type RemoteRunDeps = Pick<QemuDriverDeps, 'pickFreePort'>;
 
 export interface RemoteRun {
   /** The domain's socket folder on the host (mktemp there); the guard removes it when QEMU is gone. */
@@ -89,14 +91,12 @@ async function checkSharedFiles(target: RemoteTarget, spec: VmSpec, runDir: stri
   return out[1];
 }
 
-async function tunnelsFor(deps: LibvirtBackendDeps, forwards: readonly ResolvedPortForward[]) {
+async function tunnelsFor(deps: RemoteRunDeps, forwards: readonly ResolvedPortForward[]) {
   // Here and on the host the ports are both picked on this machine; they must differ where both are one.
-  const taken = new Set(forwards.map((f) => f.hostPort));
+  const taken = new Set(forwards.map((f) => `tcp:${f.hostPort}`));
   const tcp: TcpTunnel[] = [];
   for (const fwd of forwards) {
-    let localPort = await deps.pickFreePort('tcp', '127.0.0.1');
-    while (taken.has(localPort)) localPort = await deps.pickFreePort('tcp', '127.0.0.1');
-    taken.add(localPort);
+    const localPort = await pickUniquePort(deps.pickFreePort, 'tcp', '127.0.0.1', taken);
     const hostAddress =
       fwd.hostAddress === '' || fwd.hostAddress === '0.0.0.0' ? '127.0.0.1' : fwd.hostAddress;
     tcp.push({ localPort, hostAddress, hostPort: fwd.hostPort });
@@ -106,7 +106,7 @@ async function tunnelsFor(deps: LibvirtBackendDeps, forwards: readonly ResolvedP
 
 /** Checks the shared files, makes the host's socket folder and picks the tunnels' local ports. */
 export async function prepareRemoteRun(
-  deps: LibvirtBackendDeps,
+  deps: RemoteRunDeps,
   target: RemoteTarget,
   spec: VmSpec,
   forwards: readonly ResolvedPortForward[],
