@@ -1,15 +1,18 @@
 import { OverlayFormatError } from './errors.js';
+import { OVERLAY_LIMITS } from './limits.js';
 import type { ChunkSpace } from './records.js';
 import { ByteReader, varintLength, writeVarint } from './varint.js';
 
 /*
  * chunk-index.bin (docs/overlay-format.md, "Chunk index"):
- *   "CLIX" magic, byte version (1), then for memory, then disk:
- *   varint count, then per chunk in increasing index order: varint gap (index - previous index - 1,
- *   the first counts from -1), varint segment number.
+ *   "CLIX" magic, byte version (2), then for memory, then disk: varint count, then runs until `count`
+ *   chunks are listed — a run is consecutive chunk indexes in one segment: varint gap (first index −
+ *   previous run's last index − 1, the first counts from −1), varint length − 1, varint segment number.
+ * Runs, because chunks come in long stretches (a file's pages, a heap): 72,017 chunks took 144 KB as one
+ * (gap, segment) pair each, 1.8 KB as 558 runs.
  */
 const MAGIC = [0x43, 0x4c, 0x49, 0x58];
-const VERSION = 1;
+const VERSION = 2;
 
 /** One space's sorted chunk indexes and the segment each is in. */
 export interface SpaceIndex {
@@ -24,31 +27,44 @@ export interface ChunkIndex {
   segmentOf(space: ChunkSpace, index: number): number | undefined;
 }
 
+interface Run {
+  first: number;
+  length: number;
+  segment: number;
+}
+
+function* runsOf({ indexes, segments }: SpaceIndex): Generator<Run> {
+  let i = 0;
+  while (i < indexes.length) {
+    const first = indexes[i] as number;
+    const segment = segments[i] as number;
+    let length = 1;
+    while (
+      i + length < indexes.length &&
+      indexes[i + length] === first + length &&
+      segments[i + length] === segment
+    )
+      length++;
+    yield { first, length, segment };
+    i += length;
+  }
+}
+
 export function encodeChunkIndex(spaces: Record<ChunkSpace, SpaceIndex>): Uint8Array {
-  let length = MAGIC.length + 1;
-  for (const { indexes, segments } of [spaces.memory, spaces.disk]) {
-    length += varintLength(indexes.length);
+  const fields: number[] = [];
+  for (const space of [spaces.memory, spaces.disk]) {
+    fields.push(space.indexes.length);
     let previous = -1;
-    for (let i = 0; i < indexes.length; i++) {
-      const index = indexes[i] as number;
-      length += varintLength(index - previous - 1) + varintLength(segments[i] as number);
-      previous = index;
+    for (const run of runsOf(space)) {
+      fields.push(run.first - previous - 1, run.length - 1, run.segment);
+      previous = run.first + run.length - 1;
     }
   }
-  const out = new Uint8Array(length);
+  const out = new Uint8Array(MAGIC.length + 1 + fields.reduce((n, f) => n + varintLength(f), 0));
   out.set(MAGIC);
   out[MAGIC.length] = VERSION;
   let at = MAGIC.length + 1;
-  for (const { indexes, segments } of [spaces.memory, spaces.disk]) {
-    at = writeVarint(out, at, indexes.length);
-    let previous = -1;
-    for (let i = 0; i < indexes.length; i++) {
-      const index = indexes[i] as number;
-      at = writeVarint(out, at, index - previous - 1);
-      at = writeVarint(out, at, segments[i] as number);
-      previous = index;
-    }
-  }
+  for (const field of fields) at = writeVarint(out, at, field);
   return out;
 }
 
@@ -68,12 +84,19 @@ export function decodeChunkIndex(
     const indexes = new Float64Array(count);
     const segments = new Uint32Array(count);
     let previous = -1;
-    for (let i = 0; i < count; i++) {
-      previous += reader.varint() + 1;
+    for (let listed = 0; listed < count; ) {
+      const first = previous + reader.varint() + 1;
+      const length = reader.varint() + 1;
       const segment = reader.varint();
+      if (length > count - listed) throw reader.fail(`has a run past its ${count} ${space} chunks`);
+      if (first + length > OVERLAY_LIMITS.maxChunks) throw reader.fail(`has a ${space} chunk beyond the cap`);
       if (segment >= expected.segments) throw reader.fail(`names segment ${segment} of ${expected.segments}`);
-      indexes[i] = previous;
-      segments[i] = segment;
+      for (let i = 0; i < length; i++) {
+        indexes[listed + i] = first + i;
+        segments[listed + i] = segment;
+      }
+      listed += length;
+      previous = first + length - 1;
     }
     return { indexes, segments };
   };

@@ -38,11 +38,14 @@ export function parseManifest(bytes: Uint8Array): OverlayManifest {
     });
   }
   const version = (json as { formatVersion?: unknown } | null)?.formatVersion;
-  if (version !== OVERLAY_FORMAT_VERSION)
+  if (version !== OVERLAY_FORMAT_VERSION) {
+    const older = typeof version === 'number' && version < OVERLAY_FORMAT_VERSION;
     throw new OverlayFormatError(
       'bad-manifest',
-      `overlay formatVersion ${JSON.stringify(version)} is not supported (this reader knows ${OVERLAY_FORMAT_VERSION})`,
+      `overlay formatVersion ${JSON.stringify(version)} is not supported (this reader knows ${OVERLAY_FORMAT_VERSION})` +
+        (older ? ': an older cloudlet wrote it; create the overlay again with this one' : ''),
     );
+  }
   const parsed = OverlayManifest.safeParse(json);
   if (!parsed.success)
     throw new OverlayFormatError(

@@ -7,15 +7,19 @@ import {
   type RecordEncoding,
   type RecordKind,
 } from './records.js';
-import { ByteReader, varintLength, writeVarint } from './varint.js';
+import { ByteReader, writeVarint } from './varint.js';
 
 /*
  * Wire form of one record (docs/overlay-format.md, "Records"):
  *   byte   flags: bits 0-3 kind code (index in RECORD_KINDS), bit 4 record space is disk,
  *          bit 5 (self only) referenced space is disk; bits 6-7 zero
- *   varint chunk index
- *   then by kind: zero → nothing; base-memory/base-disk/self → varint referenced index;
+ *   varint step of the chunk index (below)
+ *   then by kind: zero → nothing; base-memory/base-disk/self → varint step of the referenced index;
  *   xor/vcdiff/raw → varint payload length, payload (raw: exactly PAGE_SIZE)
+ * A step is zigzag(value − (previous value + 1)): the chunk index against the segment's previous record's,
+ * a reference against the previous reference of the same kind (and space, for self). Runs of consecutive
+ * chunks and of consecutive references — a copied file — are runs of zero bytes, which the segment codec
+ * squeezes to almost nothing where plain indexes were incompressible (measured: docs/decisions.md).
  */
 const DISK_BIT = 0x10;
 const SELF_DISK_BIT = 0x20;
@@ -55,34 +59,61 @@ function payloadOf(encoding: RecordEncoding): Uint8Array | undefined {
   return undefined;
 }
 
-function referenceOf(encoding: RecordEncoding): number | undefined {
-  return encoding.kind === 'base-memory' || encoding.kind === 'base-disk' || encoding.kind === 'self'
-    ? encoding.index
-    : undefined;
+type ReferenceKey = 'base-memory' | 'base-disk' | 'self-memory' | 'self-disk';
+
+function referenceKey(encoding: RecordEncoding): ReferenceKey | undefined {
+  if (encoding.kind === 'base-memory' || encoding.kind === 'base-disk') return encoding.kind;
+  return encoding.kind === 'self' ? `self-${encoding.space}` : undefined;
 }
 
-/** Bytes the record takes on the wire (the record must have passed recordProblem). */
-export function encodedRecordLength(record: OverlayRecord): number {
-  const payload = payloadOf(record.encoding);
-  const reference = referenceOf(record.encoding);
-  return (
-    1 +
-    varintLength(record.index) +
-    (reference === undefined ? 0 : varintLength(reference)) +
-    (payload === undefined ? 0 : varintLength(payload.length) + payload.length)
-  );
+/** The previous values a segment's steps are taken from; one per segment, fed every record in order. */
+export class RecordSteps {
+  private index = -1;
+  private readonly references: Record<ReferenceKey, number> = {
+    'base-memory': -1,
+    'base-disk': -1,
+    'self-memory': -1,
+    'self-disk': -1,
+  };
+
+  indexStep(index: number): number {
+    const step = zigzag(index - this.index - 1);
+    this.index = index;
+    return step;
+  }
+
+  indexFrom(step: number): number {
+    this.index += unzigzag(step) + 1;
+    return this.index;
+  }
+
+  referenceStep(key: ReferenceKey, index: number): number {
+    const step = zigzag(index - this.references[key] - 1);
+    this.references[key] = index;
+    return step;
+  }
+
+  referenceFrom(key: ReferenceKey, step: number): number {
+    this.references[key] += unzigzag(step) + 1;
+    return this.references[key];
+  }
 }
 
-/** Writes the record at `at`; returns the offset after it. */
-export function encodeRecord(record: OverlayRecord, out: Uint8Array, at: number): number {
+// Arithmetic, not bit operators: steps reach 2^41 (indexes below OVERLAY_LIMITS.maxChunks = 2^40, doubled).
+const zigzag = (n: number) => (n >= 0 ? 2 * n : -2 * n - 1);
+const unzigzag = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+
+/** Writes the record at `at` (it must have passed recordProblem); returns the offset after it. */
+export function encodeRecord(record: OverlayRecord, out: Uint8Array, at: number, steps: RecordSteps): number {
   const { encoding } = record;
   let flags = KIND_CODE.get(encoding.kind) as number;
   if (record.space === 'disk') flags |= DISK_BIT;
   if (encoding.kind === 'self' && encoding.space === 'disk') flags |= SELF_DISK_BIT;
   out[at] = flags;
-  let i = writeVarint(out, at + 1, record.index);
-  const reference = referenceOf(encoding);
-  if (reference !== undefined) i = writeVarint(out, i, reference);
+  let i = writeVarint(out, at + 1, steps.indexStep(record.index));
+  const key = referenceKey(encoding);
+  if (key !== undefined)
+    i = writeVarint(out, i, steps.referenceStep(key, (encoding as { index: number }).index));
   const payload = payloadOf(encoding);
   if (payload !== undefined) {
     i = writeVarint(out, i, payload.length);
@@ -111,6 +142,7 @@ export function decodeRecords(
 ): OverlayRecord[] {
   const { bounds } = expected;
   const reader = new ByteReader(bytes, expected.what);
+  const steps = new RecordSteps();
   const records: OverlayRecord[] = [];
   const limit = (space: ChunkSpace) => (space === 'memory' ? bounds.memoryPages : bounds.diskChunks);
   while (!reader.done) {
@@ -121,9 +153,10 @@ export function decodeRecords(
       throw reader.fail(`has a record with bad flags 0x${flags.toString(16)}`);
     const space: ChunkSpace = (flags & DISK_BIT) !== 0 ? 'disk' : 'memory';
     if (space !== expected.space) throw reader.fail(`has a ${space} record in a ${expected.space} segment`);
-    const index = reader.varint();
-    if (index >= limit(space)) throw reader.fail(`has ${space} index ${index} beyond ${limit(space)} chunks`);
-    records.push({ space, index, encoding: decodeEncoding(reader, kind, flags, bounds, limit) });
+    const index = steps.indexFrom(reader.varint());
+    if (index < 0 || index >= limit(space))
+      throw reader.fail(`has ${space} index ${index} outside 0..${limit(space) - 1}`);
+    records.push({ space, index, encoding: decodeEncoding(reader, { kind, flags, steps }, bounds, limit) });
   }
   if (records.length !== expected.count)
     throw reader.fail(`holds ${records.length} records, the manifest says ${expected.count}`);
@@ -132,25 +165,26 @@ export function decodeRecords(
 
 function decodeEncoding(
   reader: ByteReader,
-  kind: RecordKind,
-  flags: number,
+  { kind, flags, steps }: { kind: RecordKind; flags: number; steps: RecordSteps },
   bounds: RecordBounds,
   limit: (space: ChunkSpace) => number,
 ): RecordEncoding {
-  const checked = (index: number, max: number, what: string) => {
-    if (index >= max) throw reader.fail(`has a ${what} reference ${index} beyond ${max} chunks`);
+  const reference = (key: ReferenceKey, max: number, what: string) => {
+    const index = steps.referenceFrom(key, reader.varint());
+    if (index < 0 || index >= max)
+      throw reader.fail(`has a ${what} reference ${index} outside 0..${max - 1}`);
     return index;
   };
   switch (kind) {
     case 'zero':
       return { kind };
     case 'base-memory':
-      return { kind, index: checked(reader.varint(), bounds.baseMemoryPages, kind) };
+      return { kind, index: reference(kind, bounds.baseMemoryPages, kind) };
     case 'base-disk':
-      return { kind, index: checked(reader.varint(), bounds.baseDiskChunks, kind) };
+      return { kind, index: reference(kind, bounds.baseDiskChunks, kind) };
     case 'self': {
       const space: ChunkSpace = (flags & SELF_DISK_BIT) !== 0 ? 'disk' : 'memory';
-      return { kind, space, index: checked(reader.varint(), limit(space), `self ${space}`) };
+      return { kind, space, index: reference(`self-${space}`, limit(space), `self ${space}`) };
     }
     case 'xor':
     case 'vcdiff':

@@ -1,4 +1,4 @@
-import { encodedRecordLength, encodeRecord } from './record-codec.js';
+import { encodeRecord, RecordSteps } from './record-codec.js';
 import { type ChunkSpace, MAX_DELTA_BYTES, type OverlayRecord } from './records.js';
 
 /** Longest wire record: flags, two varints, payload length varint, payload. */
@@ -7,6 +7,7 @@ const MAX_RECORD_BYTES = 1 + 8 + 8 + 4 + MAX_DELTA_BYTES;
 /** The uncompressed records of one segment, appended in place. */
 export class SegmentBuilder {
   private buffer: Uint8Array;
+  private readonly steps = new RecordSteps();
   length = 0;
   records = 0;
   firstIndex = Number.POSITIVE_INFINITY;
@@ -21,12 +22,12 @@ export class SegmentBuilder {
 
   /** Appends; returns the encoded length. Callers seal once `full`. */
   add(record: OverlayRecord): number {
-    const length = encodedRecordLength(record);
-    this.length = encodeRecord(record, this.buffer, this.length);
+    const start = this.length;
+    this.length = encodeRecord(record, this.buffer, start, this.steps);
     this.records++;
     this.firstIndex = Math.min(this.firstIndex, record.index);
     this.lastIndex = Math.max(this.lastIndex, record.index);
-    return length;
+    return this.length - start;
   }
 
   get full(): boolean {

@@ -140,9 +140,13 @@ describe('openOverlay refuses', () => {
       code: 'bad-manifest',
       message: expect.stringMatching(/fails the schema: base/),
     });
-    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 2)))).toMatchObject({
+    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 3)))).toMatchObject({
       code: 'bad-manifest',
-      message: expect.stringMatching(/formatVersion 2 is not supported/),
+      message: expect.stringMatching(/formatVersion 3 is not supported \(this reader knows 2\)$/),
+    });
+    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 1)))).toMatchObject({
+      code: 'bad-manifest',
+      message: expect.stringMatching(/formatVersion 1 is not supported .*an older cloudlet wrote it/),
     });
     expect(await openBad(withManifest(entries, (m) => (m.unknownField = 1)))).toMatchObject({
       code: 'bad-manifest',
@@ -225,9 +229,9 @@ describe('readSegment refuses', () => {
       code: 'bad-record',
       message: expect.stringMatching(/bad flags 0xf/),
     });
-    expect(await readBad(await replaceSegment0(Uint8Array.from([0x00, 0x80, 0x40]), 1))).toMatchObject({
+    expect(await readBad(await replaceSegment0(Uint8Array.from([0x00, 0x80, 0x80, 0x01]), 1))).toMatchObject({
       code: 'bad-record',
-      message: expect.stringMatching(/memory index 8192 beyond 4096/),
+      message: expect.stringMatching(/memory index 8192 outside 0..4095/),
     });
     expect(
       await readBad(await replaceSegment0(Uint8Array.from([0x06, 0, 100, ...new Uint8Array(100)]), 1)),
@@ -239,15 +243,15 @@ describe('readSegment refuses', () => {
       message: expect.stringMatching(/disk record in a memory segment/),
     });
     expect(
-      await readBad(await replaceSegment0(Uint8Array.from([0x01, 0, 0xff, 0xff, 0x03]), 1)),
+      await readBad(await replaceSegment0(Uint8Array.from([0x01, 0, 0xfe, 0xff, 0x07]), 1)),
     ).toMatchObject({
-      message: expect.stringMatching(/base-memory reference 65535 beyond/),
+      message: expect.stringMatching(/base-memory reference 65535 outside/),
     });
     expect(await readBad(await replaceSegment0(Uint8Array.from([0x04, 0, 5, 1, 2]), 1))).toMatchObject({
       message: expect.stringMatching(/ends inside a 5-byte payload/),
     });
     // Segment 0 holds memory chunk 0; memory chunk 1 is in segment 1, so a reference to it points forward.
-    expect(await readBad(await replaceSegment0(Uint8Array.from([0x03, 0, 1]), 1))).toMatchObject({
+    expect(await readBad(await replaceSegment0(Uint8Array.from([0x03, 0, 2]), 1))).toMatchObject({
       message: expect.stringMatching(/refers to memory chunk 1, which comes later/),
     });
     expect(await readBad(await replaceSegment0(Uint8Array.from([0x03, 0, 0]), 1))).toMatchObject({
