@@ -1,7 +1,8 @@
 // Which segment codec and level for overlays (issue 4's size goal against issue 7's synthesis speed): the
 // server-app overlay (tiny base, bench workload) is made once, then its records are rewritten with each codec
 // and level; per variant the overlay's bytes and the time to read every record back (fetch + sha256 +
-// decompress, no apply; median of 3). Run: pnpm exec tsx bench/segment-codecs.ts  (prints JSON, ~1 min).
+// decompress, no apply; median of 3). Run: pnpm exec tsx bench/segment-codecs.ts [overlay.zip | workload]
+// (default server-app; prints JSON, ~1 min for server-app, a few for the large-base workloads).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,9 @@ import { workloadOverlay } from './lib/workload-overlay.js';
 
 const VARIANTS = [
   ['zstd', 3],
+  ['zstd', 6],
   ['zstd', 9],
+  ['zstd', 12],
   ['zstd', 19],
   ['xz', 6],
   ['xz', 9],
@@ -26,9 +29,10 @@ async function readBack(file: string): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+const arg = process.argv[2] ?? 'server-app';
 const work = await mkdtemp(join(tmpdir(), 'bench-codecs-'));
 try {
-  const source = await workloadOverlay(work, 'server-app');
+  const source = arg.endsWith('.zip') ? arg : await workloadOverlay(work, arg);
   const rows = [];
   for (const [codec, level] of VARIANTS) {
     const file = join(work, `${codec}-${level}.zip`);
@@ -36,7 +40,7 @@ try {
     const reads = [await readBack(file), await readBack(file), await readBack(file)];
     rows.push({ codec, level, bytes, encodeSeconds, readSeconds: median(reads) });
   }
-  console.log(JSON.stringify({ workload: 'server-app', rows }, null, 2));
+  console.log(JSON.stringify({ overlay: arg, rows }, null, 2));
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -173,9 +173,9 @@ describe('describeOverlay', () => {
     const { manifest } = await writer.finish(manifestFields());
     const info = describeOverlay(manifest);
     expect(info).toMatchObject({
-      formatVersion: 1,
+      formatVersion: 2,
       baseId: 'ab'.repeat(32),
-      codec: 'zstd level 3',
+      codec: 'zstd level 9',
       vm: { memoryPages: 4096, memoryBytes: 4096 * PAGE_SIZE },
       uncompressedBytes: 4100 + 3,
       blobs: [{ name: 'prologue', uncompressedBytes: 100 }],
