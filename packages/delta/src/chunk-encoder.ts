@@ -28,9 +28,9 @@ export interface ChunkEncoderOptions {
    * the chunk against a zero chunk, i.e. only if the base helped (default 0: off). A "delta" that does not use
    * the base is the chunk in another form — VCDIFF compresses a page against itself — and whether that beats
    * the segment compressor on the raw chunk depends on both: xz finds more in raw pages (server-app overlay
-   * 5.71 → 4.59 MB with 0.25, memory-heavy 36.40 → 36.14), zstd-3 finds less in raw generated text than in its
-   * VCDIFF form (memory-heavy 37.21 → 38.90 MB), more in raw binaries (server-app 6.66 → 6.29). Overlay creation
-   * sets 0.25 for xz segments (docs/decisions.md).
+   * 5.71 → 4.59 MB with 0.25), zstd less in raw generated text than in its VCDIFF form, more in raw binaries.
+   * encode() then stores the raw chunk; encodeWithAlternative() offers both, for a writer that chooses per
+   * segment. Overlay creation sets 0.25: xz the former, zstd the latter (docs/decisions.md).
    */
   readonly minBaseSaving?: number;
   /**
@@ -70,7 +70,24 @@ export interface ChunkEncoder {
     sameplaceBase: Uint8Array | undefined,
     hash?: Uint8Array,
   ): ChunkEncoding;
+  /**
+   * As encode(), except that a delta failing the `minBaseSaving` check is kept, with the raw chunk as
+   * `alternative`: for a writer that compresses a segment both ways and keeps the smaller (the segment
+   * compressor, not a rule, decides which form it finds more in). Stats count `encoding`.
+   */
+  encodeWithAlternative(
+    address: ChunkAddress,
+    data: Uint8Array,
+    sameplaceBase: Uint8Array | undefined,
+    hash?: Uint8Array,
+  ): EncodedChunk;
   stats(): ChunkEncoderStats;
+}
+
+export interface EncodedChunk {
+  readonly encoding: ChunkEncoding;
+  /** The raw chunk, when `encoding` is a delta that did not pass the `minBaseSaving` check. */
+  readonly alternative?: ChunkEncoding;
 }
 
 function codecList(codecs: ChunkEncoderOptions['codecs']): readonly DeltaCodec[] {
@@ -109,14 +126,15 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
     return encoding;
   };
 
-  function smallestDelta(data: Uint8Array, base: Uint8Array): ChunkEncoding | undefined {
+  /** The smallest delta under the size limit; with `checked`, only among those that pass usesBase. */
+  function smallestDelta(data: Uint8Array, base: Uint8Array, checked: boolean) {
     if (base.length !== data.length) return undefined;
-    let best: ChunkEncoding | undefined;
+    let best: { encoding: ChunkEncoding & { delta: Uint8Array }; codec: DeltaCodec } | undefined;
     let bestSize = Math.ceil(data.length * maxDeltaFraction); // must be strictly smaller
     for (const codec of codecs) {
       const delta = codec.encode(data, base);
-      if (delta.length < bestSize && usesBase(codec, data, delta)) {
-        best = { kind: codec.name, delta };
+      if (delta.length < bestSize && (!checked || usesBase(codec, data, delta))) {
+        best = { encoding: { kind: codec.name, delta }, codec };
         bestSize = delta.length;
       }
     }
@@ -129,36 +147,58 @@ export function createChunkEncoder(options: ChunkEncoderOptions): ChunkEncoder {
     return delta.length <= alone * (1 - minBaseSaving);
   }
 
-  function sameplaceDelta(
+  /** The same-place delta, else raw; `offer`: a delta failing usesBase stays, the raw chunk its alternative. */
+  function deltaOrRaw(
     address: ChunkAddress,
     data: Uint8Array,
     sameplaceBase: Uint8Array | undefined,
-  ): ChunkEncoding | undefined {
+    offer: boolean,
+  ): EncodedChunk {
+    const raw: ChunkEncoding = { kind: 'raw', data };
     const base = sameplaceBase ?? baseChunkAt?.(address);
-    return base === undefined ? undefined : smallestDelta(data, base);
+    if (base === undefined) return { encoding: raw };
+    if (!offer || minBaseSaving <= 0) return { encoding: smallestDelta(data, base, true)?.encoding ?? raw };
+    const best = smallestDelta(data, base, false);
+    if (best === undefined) return { encoding: raw };
+    return usesBase(best.codec, data, best.encoding.delta)
+      ? { encoding: best.encoding }
+      : { encoding: best.encoding, alternative: raw };
+  }
+
+  function encodeChunk(
+    address: ChunkAddress,
+    data: Uint8Array,
+    sameplaceBase: Uint8Array | undefined,
+    hash: Uint8Array | undefined,
+    offer: boolean,
+  ): EncodedChunk {
+    if (data.length === 0 || data.length > CHUNK_SIZE) {
+      throw new RangeError(`chunk of ${data.length} bytes: expected 1..${CHUNK_SIZE}`);
+    }
+    if (isZeroChunk(data)) return { encoding: { kind: 'zero' } };
+    if (!dedup) return deltaOrRaw(address, data, sameplaceBase, offer);
+    const digest = hash ?? hashChunk(data);
+    if (digest.length !== HASH_SIZE) throw new RangeError(`hash of ${digest.length} bytes`);
+    const inBase = lookup.find(digest);
+    if (inBase !== undefined) {
+      const kind = inBase.space === 'memory' ? 'base-memory' : 'base-disk';
+      return { encoding: { kind, index: inBase.index } };
+    }
+    const key = Buffer.from(digest.buffer, digest.byteOffset, HASH_SIZE).toString('latin1');
+    const first = earlier.get(key);
+    if (first !== undefined) return { encoding: { kind: 'self', space: first.space, index: first.index } };
+    earlier.set(key, { space: address.space, index: address.index });
+    return deltaOrRaw(address, data, sameplaceBase, offer);
   }
 
   return {
     encode(address, data, sameplaceBase, hash) {
-      if (data.length === 0 || data.length > CHUNK_SIZE) {
-        throw new RangeError(`chunk of ${data.length} bytes: expected 1..${CHUNK_SIZE}`);
-      }
-      if (isZeroChunk(data)) return record({ kind: 'zero' }, data.length);
-      if (!dedup)
-        return record(sameplaceDelta(address, data, sameplaceBase) ?? { kind: 'raw', data }, data.length);
-      const digest = hash ?? hashChunk(data);
-      if (digest.length !== HASH_SIZE) throw new RangeError(`hash of ${digest.length} bytes`);
-      const inBase = lookup.find(digest);
-      if (inBase !== undefined) {
-        const kind = inBase.space === 'memory' ? 'base-memory' : 'base-disk';
-        return record({ kind, index: inBase.index }, data.length);
-      }
-      const key = Buffer.from(digest.buffer, digest.byteOffset, HASH_SIZE).toString('latin1');
-      const first = earlier.get(key);
-      if (first !== undefined)
-        return record({ kind: 'self', space: first.space, index: first.index }, data.length);
-      earlier.set(key, { space: address.space, index: address.index });
-      return record(sameplaceDelta(address, data, sameplaceBase) ?? { kind: 'raw', data }, data.length);
+      return record(encodeChunk(address, data, sameplaceBase, hash, false).encoding, data.length);
+    },
+    encodeWithAlternative(address, data, sameplaceBase, hash) {
+      const encoded = encodeChunk(address, data, sameplaceBase, hash, true);
+      record(encoded.encoding, data.length);
+      return encoded;
     },
     stats() {
       const kinds = Object.fromEntries(CHUNK_ENCODING_KINDS.map((k) => [k, { ...byKind[k] }])) as Record<

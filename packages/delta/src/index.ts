@@ -1,11 +1,12 @@
 // Public face of @cloudlet/delta: chunk hashing, chunk indexes of a base's disk and memory, the
-// dedup lookup over them, per-chunk delta codecs and the chunk encoder. (The overlay diff is planned.)
+// dedup lookup over them, per-chunk delta codecs and the chunk encoder.
 export { CHUNK_SIZE, HASH_SIZE, hashChunk, isZeroChunk, isZeroHash, ZERO_CHUNK_HASH } from './chunk.js';
 export {
   type ChunkEncoder,
   type ChunkEncoderOptions,
   type ChunkEncoderStats,
   createChunkEncoder,
+  type EncodedChunk,
   isUnchanged,
   type KindStats,
 } from './chunk-encoder.js';

@@ -164,6 +164,32 @@ describe('createChunkEncoder rules', () => {
     expect(xorOnly.encode(disk(9), flipped(halfText, 5, 900), halfText).kind).toBe('xor');
   });
 
+  it('encodeWithAlternative: a delta that does not use the base keeps the raw chunk beside it', () => {
+    const text = new TextEncoder().encode(Array.from({ length: 500 }, (_, i) => `line ${i * 31}`).join('\n'));
+    const page = new Uint8Array(4096);
+    page.set(text.subarray(0, 4096));
+    const offering = createChunkEncoder({ lookup, codecs, minBaseSaving: 0.25 });
+    const weak = offering.encodeWithAlternative(disk(9), page, random(602));
+    expect(weak.encoding.kind).toBe('vcdiff');
+    expect(weak.alternative).toEqual({ kind: 'raw', data: page });
+    // A real edit of the base page: the delta alone.
+    const edited = offering.encodeWithAlternative(disk(10), flipped(page, 7, 100), page);
+    expect(edited.encoding.kind).toBe('xor');
+    expect(edited.alternative).toBeUndefined();
+    // Dedup and zero chunks are never offered twice; the stats count the primary encodings.
+    expect(offering.encodeWithAlternative(disk(11), new Uint8Array(4096), page)).toEqual({
+      encoding: { kind: 'zero' },
+    });
+    expect(offering.stats().byKind).toMatchObject({
+      vcdiff: { count: 1 },
+      xor: { count: 1 },
+      zero: { count: 1 },
+    });
+    // Without minBaseSaving nothing is weak: encodeWithAlternative is encode.
+    const plain = createChunkEncoder({ lookup, codecs }).encodeWithAlternative(disk(9), page, random(602));
+    expect(plain.alternative).toBeUndefined();
+  });
+
   it('reads the same-place base through baseChunkAt when not given one', () => {
     const asked: ChunkAddress[] = [];
     const e = createChunkEncoder({

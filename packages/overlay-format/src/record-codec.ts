@@ -76,6 +76,13 @@ export class RecordSteps {
     'self-disk': -1,
   };
 
+  copy(): RecordSteps {
+    const copy = new RecordSteps();
+    copy.index = this.index;
+    Object.assign(copy.references, this.references);
+    return copy;
+  }
+
   indexStep(index: number): number {
     const step = zigzag(index - this.index - 1);
     this.index = index;

@@ -17,10 +17,10 @@ import {
   type SegmentInfo,
 } from './manifest.js';
 import { recordProblem } from './record-codec.js';
-import type { ChunkSpace, OverlayRecord } from './records.js';
-import { SegmentBuilder } from './segment-builder.js';
+import type { ChunkSpace, OverlayRecord, RecordEncoding } from './records.js';
+import { SegmentBuilder, type SegmentVariant } from './segment-builder.js';
 import { checkSelfReferences } from './self-references.js';
-import { emptyStatistics } from './statistics.js';
+import { addStatistics, emptyStatistics } from './statistics.js';
 import { TOOL } from './tool.js';
 import { createZipOutput } from './zip-output.js';
 
@@ -45,8 +45,13 @@ export interface OverlaySummary {
 }
 
 export interface OverlayWriter {
-  /** Resolves when the writer can take more (backpressure). All memory records come before disk records. */
-  add(record: OverlayRecord): Promise<void>;
+  /**
+   * Resolves when the writer can take more (backpressure). All memory records come before disk records.
+   * `alternative`: another encoding of the same chunk (xor, vcdiff or raw, as the record's own must be then);
+   * a segment holding any is compressed both ways — each alternative taken, none taken — and the smaller
+   * is kept (e.g. a page's VCDIFF form against its raw bytes, whichever the codec finds more in).
+   */
+  add(record: OverlayRecord, alternative?: RecordEncoding): Promise<void>;
   /** A named side entry (memory stream prologue, device state...), compressed with the codec. */
   addBlob(name: string, bytes: Uint8Array): Promise<void>;
   /** Writes the zip (manifest, chunk index, blobs, segments) from the staged entries and renames it into place. */
@@ -59,6 +64,14 @@ const MIN_CUT_BYTES = 64 * 1024;
 const MAX_CUT_BYTES = OVERLAY_LIMITS.maxSegmentBytes / 2;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const misuse = (message: string) => new OverlayFormatError('invalid-use', message);
+const PAYLOAD_KINDS = new Set(['xor', 'vcdiff', 'raw']);
+
+/** Why `alternative` cannot stand in for `record`'s encoding, or undefined. */
+function alternativeProblem(record: OverlayRecord, alternative: RecordEncoding): string | undefined {
+  if (!PAYLOAD_KINDS.has(record.encoding.kind) || !PAYLOAD_KINDS.has(alternative.kind))
+    return `an alternative needs xor, vcdiff or raw on both sides, not ${record.encoding.kind} / ${alternative.kind}`;
+  return recordProblem({ ...record, encoding: alternative });
+}
 
 export function createOverlayWriter(options: OverlayWriterOptions): OverlayWriter {
   const codec = options.codec ?? zstdCodec();
@@ -132,11 +145,19 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     if (segment === undefined || segment.records === 0) return;
     const number = segments.length + inFlightSegments.length;
     const entry = `segments/${String(number).padStart(6, '0')}`;
-    const data = segment.take();
-    const uncompressedBytes = data.length;
+    // Lengths first: compress() transfers each variant's buffer to a worker, which empties it here.
+    const variants = segment.take().map((v) => ({ ...v, length: v.bytes.length }));
+    let kept = variants[0] as SegmentVariant & { length: number };
+    const smallest = Promise.all(variants.map((v) => pool.compress(v.bytes))).then((outputs) => {
+      const best = outputs.reduce((b, o, i) => (o.length < (outputs[b] as Uint8Array).length ? i : b), 0);
+      kept = variants[best] as typeof kept;
+      return outputs[best] as Uint8Array;
+    });
     const placeholder = { number };
     inFlightSegments.push(placeholder);
-    enqueue(pool.compress(data), entry, (compressed) => {
+    enqueue(smallest, entry, (compressed) => {
+      const uncompressedBytes = kept.length;
+      addStatistics(statistics[segment.space], kept.statistics);
       inFlightSegments.shift();
       segments.push({
         entry,
@@ -148,8 +169,9 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
         firstIndex: segment.firstIndex,
         lastIndex: segment.lastIndex,
       });
-      // Cut the next segments so that they compress to about `target` at the ratio seen so far.
-      seenIn += uncompressedBytes;
+      // Cut the next segments so that they compress to about `target` at the ratio seen so far; the cut
+      // counts the first variant's bytes, so the ratio is theirs to what was kept.
+      seenIn += (variants[0] as typeof kept).length;
       seenOut += compressed.length;
       cutBytes = Math.round(Math.min(MAX_CUT_BYTES, Math.max(MIN_CUT_BYTES, (target * seenIn) / seenOut)));
     });
@@ -165,9 +187,11 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   };
 
   return {
-    async add(record) {
+    async add(record, alternative) {
       await ensureOpen();
-      const problem = recordProblem(record);
+      const problem =
+        recordProblem(record) ??
+        (alternative === undefined ? undefined : alternativeProblem(record, alternative));
       if (problem !== undefined)
         return fail(misuse(`bad ${record.space} record ${record.index}: ${problem}`));
       if (record.space === 'memory' && lastSpace === 'disk')
@@ -175,11 +199,8 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       lastSpace = record.space;
       if (current !== undefined && current.space !== record.space) seal();
       current ??= new SegmentBuilder(record.space, cutBytes);
-      const bytes = current.add(record);
+      current.add(record, alternative);
       const { encoding } = record;
-      const kindStats = statistics[record.space][encoding.kind];
-      kindStats.count++;
-      kindStats.bytes += bytes;
       chunks[record.space].indexes.push(record.index);
       chunks[record.space].segments.push(segmentCount());
       maxima[record.space] = Math.max(maxima[record.space], record.index);

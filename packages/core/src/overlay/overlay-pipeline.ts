@@ -64,12 +64,15 @@ async function codecsFor(choice: DeltaChoice): Promise<DeltaCodec[]> {
 }
 
 const ZERO_CHUNK = new Uint8Array(CHUNK_SIZE);
-/** With xz segments a delta must save a quarter over the page encoded alone (measured: docs/decisions.md). */
-const XZ_MIN_BASE_SAVING = 0.25;
+/**
+ * A delta that is not this much smaller than the page encoded alone did not use the base. With xz segments
+ * such a delta is replaced by the raw page; with zstd the writer gets both and keeps, per segment, the form
+ * that compresses smaller (measured both ways: docs/decisions.md).
+ */
+const MIN_BASE_SAVING = 0.25;
 
 async function encodeAll(
-  encoder: ChunkEncoder,
-  writer: OverlayWriter,
+  { encoder, writer, offerRaw }: { encoder: ChunkEncoder; writer: OverlayWriter; offerRaw: boolean },
   space: ChunkSpace,
   changed: AsyncIterable<ChangedChunk>,
   sameplaceBase: (index: number) => Promise<Uint8Array>,
@@ -78,8 +81,11 @@ async function encodeAll(
   for await (const chunk of changed) {
     const data = chunk.data ?? ZERO_CHUNK;
     const base = chunk.data === null ? undefined : await sameplaceBase(chunk.index);
-    const encoding = encoder.encode({ space, index: chunk.index }, data, base, chunk.hash);
-    await writer.add({ space, index: chunk.index, encoding });
+    const address = { space, index: chunk.index };
+    if (offerRaw) {
+      const { encoding, alternative } = encoder.encodeWithAlternative(address, data, base, chunk.hash);
+      await writer.add({ ...address, encoding }, alternative);
+    } else await writer.add({ ...address, encoding: encoder.encode(address, data, base, chunk.hash) });
     count++;
   }
   return count;
@@ -92,14 +98,15 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
     lookup: createDedupLookup(indexes),
     codecs: await codecsFor(options.delta ?? 'auto'),
     dedup: options.dedup ?? true,
-    // xz finds the redundancy of new pages itself; zstd-3 does better on some in VCDIFF's form (chunk-encoder.ts).
-    ...(options.codec === 'xz' ? { minBaseSaving: XZ_MIN_BASE_SAVING } : {}),
+    minBaseSaving: MIN_BASE_SAVING,
   });
   const writer = createOverlayWriter({
     file: options.output,
     codec: segmentCodec(options.codec ?? 'zstd'),
     ...(options.level === undefined ? {} : { level: options.level }),
   });
+  // xz: the rule decides (raw is smaller in its segments, and compressing twice would double xz's time).
+  const sink = { encoder, writer, offerRaw: (options.codec ?? 'zstd') === 'zstd' };
   const frame: MemoryStreamFrame = {};
   const diskHandle = await open(base.paths.disk, 'r');
   const baseDiskChunk = async (index: number) => {
@@ -113,10 +120,10 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
       const onPages =
         onProgress && ((seen: number, count: number) => onProgress(seen * CHUNK_SIZE, count * CHUNK_SIZE));
       const changed = changedMemoryPages(stream, indexes.memory, frame, onPages);
-      return encodeAll(encoder, writer, 'memory', changed, (i) => ram.page(i));
+      return encodeAll(sink, 'memory', changed, (i) => ram.page(i));
     },
     disk: (qcow2, onProgress) =>
-      encodeAll(encoder, writer, 'disk', changedDiskChunks(qcow2, indexes.disk, onProgress), baseDiskChunk),
+      encodeAll(sink, 'disk', changedDiskChunks(qcow2, indexes.disk, onProgress), baseDiskChunk),
     async finish() {
       try {
         if (frame.prologue === undefined || frame.deviceTail === undefined) {
