@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { encodeChunkIndex, sortedSpaceIndex } from './chunk-index.js';
-import { createCodecPool } from './codec-pool.js';
+import { type CodecPool, createCodecPool } from './codec-pool.js';
 import type { SegmentCodec } from './codecs/segment-codec.js';
 import { zstdCodec } from './codecs/zstd-codec.js';
 import { OverlayFormatError } from './errors.js';
@@ -127,12 +127,16 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
   };
 
   /** Queues compressed bytes for the zip, in order; `onDone` sees them before the entry is added. */
-  const enqueue = (compressed: Promise<Uint8Array>, entry: string, onDone: (data: Uint8Array) => void) => {
-    compressed.catch(() => {}); // observed through `tail`
+  const enqueue = <T extends { compressed: Uint8Array }>(
+    work: Promise<T>,
+    entry: string,
+    onDone: (done: T) => void,
+  ) => {
+    work.catch(() => {}); // observed through `tail`
     const link = tail.then(async () => {
-      const data = await compressed;
-      onDone(data);
-      await zip.stage(entry, data);
+      const done = await work;
+      onDone(done);
+      await zip.stage(entry, done.compressed);
     });
     tail = link;
     inFlight.push(link);
@@ -145,19 +149,12 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
     if (segment === undefined || segment.records === 0) return;
     const number = segments.length + inFlightSegments.length;
     const entry = `segments/${String(number).padStart(6, '0')}`;
-    // Lengths first: compress() transfers each variant's buffer to a worker, which empties it here.
-    const variants = segment.take().map((v) => ({ ...v, length: v.bytes.length }));
-    let kept = variants[0] as SegmentVariant & { length: number };
-    const smallest = Promise.all(variants.map((v) => pool.compress(v.bytes))).then((outputs) => {
-      const best = outputs.reduce((b, o, i) => (o.length < (outputs[b] as Uint8Array).length ? i : b), 0);
-      kept = variants[best] as typeof kept;
-      return outputs[best] as Uint8Array;
-    });
+    const variants = segment.take();
+    const cutLength = (variants[0] as SegmentVariant).bytes.length;
     const placeholder = { number };
     inFlightSegments.push(placeholder);
-    enqueue(smallest, entry, (compressed) => {
-      const uncompressedBytes = kept.length;
-      addStatistics(statistics[segment.space], kept.statistics);
+    enqueue(smallestOf(pool, variants), entry, ({ compressed, uncompressedBytes, statistics: kept }) => {
+      addStatistics(statistics[segment.space], kept);
       inFlightSegments.shift();
       segments.push({
         entry,
@@ -171,7 +168,7 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       });
       // Cut the next segments so that they compress to about `target` at the ratio seen so far; the cut
       // counts the first variant's bytes, so the ratio is theirs to what was kept.
-      seenIn += (variants[0] as typeof kept).length;
+      seenIn += cutLength;
       seenOut += compressed.length;
       cutBytes = Math.round(Math.min(MAX_CUT_BYTES, Math.max(MIN_CUT_BYTES, (target * seenIn) / seenOut)));
     });
@@ -228,7 +225,8 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       pendingBlobs.add(name);
       const entry = `blobs/${name}`;
       // A copy (Buffer#slice is a view): compress transfers its input to a worker.
-      enqueue(pool.compress(new Uint8Array(bytes)), entry, (compressed) => {
+      const work = pool.compress(new Uint8Array(bytes)).then((compressed) => ({ compressed }));
+      enqueue(work, entry, ({ compressed }) => {
         pendingBlobs.delete(name);
         blobs.push({
           name,
@@ -288,6 +286,15 @@ export function createOverlayWriter(options: OverlayWriterOptions): OverlayWrite
       await fail(misuse('aborted')).catch(() => {});
     },
   };
+}
+
+/** Compresses every variant; the smallest output, with its variant's length and statistics. */
+async function smallestOf(pool: CodecPool, variants: SegmentVariant[]) {
+  // Lengths first: compress() transfers each buffer to a worker, which empties it here.
+  const kept = variants.map((v) => ({ uncompressedBytes: v.bytes.length, statistics: v.statistics }));
+  const outputs = await Promise.all(variants.map((v) => pool.compress(v.bytes)));
+  const best = outputs.reduce((b, o, i) => (o.length < (outputs[b] as Uint8Array).length ? i : b), 0);
+  return { compressed: outputs[best] as Uint8Array, ...(kept[best] as (typeof kept)[number]) };
 }
 
 function checkBounds(
