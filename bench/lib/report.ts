@@ -185,7 +185,7 @@ export function renderResults(r: BenchResults): string {
     ),
     '',
     '**With `--codec xz`** (one more overlay of the same workload made with `cloudlet overlay --codec xz`: xz -6 ' +
-      'segments with the x86 filter, deltas kept only where the base helps, docs/decisions.md; the default stays ' +
+      'segments with the x86 filter, docs/decisions.md; the default stays ' +
       "zstd-9 for synthesis speed). Decompress-only as above; creation = its wall time (and against ours' median).",
     '',
     table(

@@ -30,7 +30,7 @@ export interface ChunkEncoderOptions {
    * the segment compressor on the raw chunk depends on both: xz finds more in raw pages (server-app overlay
    * 5.71 → 4.59 MB with 0.25), zstd less in raw generated text than in its VCDIFF form, more in raw binaries.
    * encode() then stores the raw chunk; encodeWithAlternative() offers both, for a writer that chooses per
-   * segment. Overlay creation sets 0.25: xz the former, zstd the latter (docs/decisions.md).
+   * segment. Overlay creation sets 0.25 and uses the latter (docs/decisions.md).
    */
   readonly minBaseSaving?: number;
   /**

@@ -35,7 +35,10 @@ export function registerOverlay(program: Command): void {
   withBackendOptions(command);
   withReadyOptions(command, 'show the VM on VNC (a base made with --vnc); press Enter to snapshot')
     .addOption(
-      new Option('--codec <name>', 'segment compression (xz: ~0.7× the bytes, ~3× slower to decompress)')
+      new Option(
+        '--codec <name>',
+        'segment compression (xz: ~0.75× the bytes of an app, 3-4× slower to decompress)',
+      )
         .choices(['zstd', 'xz'])
         .default('zstd'),
     )

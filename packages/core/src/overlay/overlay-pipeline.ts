@@ -65,14 +65,13 @@ async function codecsFor(choice: DeltaChoice): Promise<DeltaCodec[]> {
 
 const ZERO_CHUNK = new Uint8Array(CHUNK_SIZE);
 /**
- * A delta that is not this much smaller than the page encoded alone did not use the base. With xz segments
- * such a delta is replaced by the raw page; with zstd the writer gets both and keeps, per segment, the form
- * that compresses smaller (measured both ways: docs/decisions.md).
+ * A delta that is not this much smaller than the page encoded alone did not use the base: the writer gets it
+ * and the raw page, and keeps, per segment, the form that compresses smaller (measured: docs/decisions.md).
  */
 const MIN_BASE_SAVING = 0.25;
 
 async function encodeAll(
-  { encoder, writer, offerRaw }: { encoder: ChunkEncoder; writer: OverlayWriter; offerRaw: boolean },
+  { encoder, writer }: { encoder: ChunkEncoder; writer: OverlayWriter },
   space: ChunkSpace,
   changed: AsyncIterable<ChangedChunk>,
   sameplaceBase: (index: number) => Promise<Uint8Array>,
@@ -82,10 +81,8 @@ async function encodeAll(
     const data = chunk.data ?? ZERO_CHUNK;
     const base = chunk.data === null ? undefined : await sameplaceBase(chunk.index);
     const address = { space, index: chunk.index };
-    if (offerRaw) {
-      const { encoding, alternative } = encoder.encodeWithAlternative(address, data, base, chunk.hash);
-      await writer.add({ ...address, encoding }, alternative);
-    } else await writer.add({ ...address, encoding: encoder.encode(address, data, base, chunk.hash) });
+    const { encoding, alternative } = encoder.encodeWithAlternative(address, data, base, chunk.hash);
+    await writer.add({ ...address, encoding }, alternative);
     count++;
   }
   return count;
@@ -105,8 +102,7 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
     codec: segmentCodec(options.codec ?? 'zstd'),
     ...(options.level === undefined ? {} : { level: options.level }),
   });
-  // xz: the rule decides (raw is smaller in its segments, and compressing twice would double xz's time).
-  const sink = { encoder, writer, offerRaw: (options.codec ?? 'zstd') === 'zstd' };
+  const sink = { encoder, writer };
   const frame: MemoryStreamFrame = {};
   const diskHandle = await open(base.paths.disk, 'r');
   const baseDiskChunk = async (index: number) => {
