@@ -71,7 +71,8 @@ const ZERO_CHUNK = new Uint8Array(CHUNK_SIZE);
 const MIN_BASE_SAVING = 0.25;
 
 async function encodeAll(
-  { encoder, writer }: { encoder: ChunkEncoder; writer: OverlayWriter },
+  encoder: ChunkEncoder,
+  writer: OverlayWriter,
   space: ChunkSpace,
   changed: AsyncIterable<ChangedChunk>,
   sameplaceBase: (index: number) => Promise<Uint8Array>,
@@ -102,7 +103,6 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
     codec: segmentCodec(options.codec ?? 'zstd'),
     ...(options.level === undefined ? {} : { level: options.level }),
   });
-  const sink = { encoder, writer };
   const frame: MemoryStreamFrame = {};
   const diskHandle = await open(base.paths.disk, 'r');
   const baseDiskChunk = async (index: number) => {
@@ -116,10 +116,10 @@ export async function openOverlayPipeline(options: OverlayPipelineOptions): Prom
       const onPages =
         onProgress && ((seen: number, count: number) => onProgress(seen * CHUNK_SIZE, count * CHUNK_SIZE));
       const changed = changedMemoryPages(stream, indexes.memory, frame, onPages);
-      return encodeAll(sink, 'memory', changed, (i) => ram.page(i));
+      return encodeAll(encoder, writer, 'memory', changed, (i) => ram.page(i));
     },
     disk: (qcow2, onProgress) =>
-      encodeAll(sink, 'disk', changedDiskChunks(qcow2, indexes.disk, onProgress), baseDiskChunk),
+      encodeAll(encoder, writer, 'disk', changedDiskChunks(qcow2, indexes.disk, onProgress), baseDiskChunk),
     async finish() {
       try {
         if (frame.prologue === undefined || frame.deviceTail === undefined) {
