@@ -16,8 +16,10 @@ import { expectAppRunning } from './app-running.js';
 import { runCli, spawnCli } from './run-cli.js';
 import { twoCloudlets } from './synthesis-acceptance.js';
 
-/** The host's socket folders (the backend's default parent, /tmp). */
-const hostFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('cloudlet-host-'));
+/** This side's run folders (the tunnelled sockets of a VM on the host). */
+const localRunFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('cloudlet-vm-'));
+/** The host's socket folders (the backend's default parent, /tmp on the host, whatever TMPDIR says here). */
+const hostFolders = async () => (await readdir('/tmp')).filter((n) => n.startsWith('cloudlet-host-'));
 
 describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () => {
   let daemons: LibvirtDaemons;
@@ -103,6 +105,7 @@ describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () 
   });
 
   it('a SIGKILLed cloudlet: the guard on the host kills its QEMU and libvirt drops the domain', async () => {
+    const runFoldersBefore = await localRunFolders();
     const { child, output, seen } = spawnCli(['--home', homeB, 'synthesis', id, overlay, ...remote()]);
     await seen('press Ctrl-C');
     await expectAppRunning(port);
@@ -116,6 +119,10 @@ describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () 
     expect(qemuMentioning(homeB)).toEqual([]);
     expect(output.text).toContain('press Ctrl-C');
     await rm(join(homeB, 'synthesis'), { recursive: true, force: true }); // the dead CLI's VM folder
+    // A SIGKILLed Node runs no code: its local run folder (the tunnelled sockets) stays, as with the qemu backend.
+    const left = (await localRunFolders()).filter((n) => !runFoldersBefore.includes(n));
+    expect(left).toHaveLength(1);
+    await rm(join(tmpdir(), left[0] ?? ''), { recursive: true, force: true });
     await until(
       async () => (await hostFolders()).every((n) => foldersBefore.includes(n)),
       "the host's socket folder removed",

@@ -1,8 +1,7 @@
 // Routing, validation, auth, limits and session bookkeeping of cloudlet-server, over fakes of synthesize(),
 // the registry and the session store (no QEMU).
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { BaseInfo, BaseRegistry, SessionRecord, SessionStore } from '@cloudlet/base-registry';
@@ -14,6 +13,7 @@ import {
 } from '@cloudlet/core';
 import type { OverlayReader } from '@cloudlet/overlay-format';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { type CloudletApp, createCloudletApp } from '../src/app.js';
 import { recoverSessions } from '../src/recover.js';
 import { DEFAULT_LIMITS, type Limits } from '../src/sessions.js';
@@ -84,7 +84,7 @@ async function harness(
     isVmRunning?: () => boolean;
   } = {},
 ): Promise<Harness> {
-  const home = await mkdtemp(join(tmpdir(), 'server-unit-'));
+  const home = testTempDir('server-unit-');
   const store = fakeStore();
   const calls: SynthesizeOptions[] = [];
   const stopped: string[] = [];
@@ -386,7 +386,7 @@ describe('a VM that exits on its own', () => {
 
 describe('spoolUpload', () => {
   it('413 beyond maxBytes, 408 after the idle timeout; the spool file is removed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'spool-'));
+    const dir = testTempDir('spool-');
     const big = spoolUpload(Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), {
       spoolDir: dir,
       maxBytes: 1000,
@@ -407,7 +407,7 @@ describe('spoolUpload', () => {
 
 describe('recoverSessions', () => {
   it('stops the QEMU of sessions whose server is gone, removes their folders and strays, keeps live ones', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'recover-'));
+    const home = testTempDir('recover-');
     const store = fakeStore();
     const dir = (id: string) => join(home, 'sessions', id);
     for (const id of ['dead', 'live', 'stray']) await mkdir(dir(id), { recursive: true });

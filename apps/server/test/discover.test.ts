@@ -1,14 +1,11 @@
-// mDNS on this host: a server started with --advertise is listed by `cloudlet discover` (loopback only).
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createCloudletClient } from '@cloudlet/core';
 import { expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { runCli } from '../../cli/test/run-cli.js';
 import { startServer } from './server-process.js';
 
 it('cloudlet discover lists a server advertising _cloudlet._tcp, with a URL that answers', async () => {
-  const home = await mkdtemp(join(tmpdir(), 'discover-'));
+  const home = testTempDir('discover-');
   const name = `test-cloudlet-${process.pid}`;
   const server = await startServer(['--home', home, '--advertise', '--name', name]);
   try {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { hashChunk } from '@cloudlet/delta';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { BaseNotFoundError, openBaseRegistry, type RegistryProgress } from '../src/index.js';
 import {
   allocatedBytes,
@@ -12,14 +13,12 @@ import {
   patternPage,
   registerSynthetic,
   tree,
-  useTempDir,
 } from './helpers.js';
 
-const tempDir = useTempDir();
 const MiB = 1024 * 1024;
 
 async function twoHomes() {
-  const root = await tempDir();
+  const root = testTempDir('cloudlet-registry-');
   const source = await openBaseRegistry({ home: join(root, 'source') });
   const target = await openBaseRegistry({ home: join(root, 'target') });
   afterEach(() => {

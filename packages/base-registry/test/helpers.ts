@@ -1,28 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type RamPage, type StreamPrologue, writeMigrationStream } from '@cloudlet/memory-snapshot';
-import { afterEach } from 'vitest';
 import type { BaseRegistry, RegisterResult } from '../src/index.js';
 
 const PAGE = 4096;
-
-/** A fresh temp directory per call, removed after the test. */
-export function useTempDir(): () => Promise<string> {
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-  });
-  return async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cloudlet-registry-'));
-    dirs.push(dir);
-    return dir;
-  };
-}
 
 /** Deterministic page whose bytes identify `seed`. */
 export function patternPage(seed: number): Buffer {

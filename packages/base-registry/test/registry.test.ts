@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { hashChunk, isZeroHash } from '@cloudlet/delta';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { BaseNotFoundError, openBaseRegistry, RegistryError } from '../src/index.js';
 import {
   DEFAULT_DISK,
@@ -14,16 +15,14 @@ import {
   patternPage,
   registerSynthetic,
   tree,
-  useTempDir,
   writeDisk,
   writeMemory,
 } from './helpers.js';
 
-const tempDir = useTempDir();
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 async function freshRegistry(options: { now?: () => Date } = {}) {
-  const home = join(await tempDir(), 'home');
+  const home = join(testTempDir('cloudlet-registry-'), 'home');
   const registry = await openBaseRegistry({ home, ...options });
   return { home, registry };
 }
@@ -61,7 +60,7 @@ describe('openBaseRegistry', () => {
   });
 
   it('uses $CLOUDLET_HOME when no home is given', async () => {
-    const home = join(await tempDir(), 'from-env');
+    const home = join(testTempDir('cloudlet-registry-'), 'from-env');
     const saved = process.env.CLOUDLET_HOME;
     process.env.CLOUDLET_HOME = home;
     try {
@@ -348,7 +347,7 @@ describe('cancelling', () => {
 describe('boot files', () => {
   it('copies the kernel and initrd the spec names into the base, and the id covers them', async () => {
     const { home, registry } = await freshRegistry();
-    const dir = await tempDir();
+    const dir = testTempDir('cloudlet-registry-');
     await writeFile(join(dir, 'vmlinuz'), 'kernel bytes');
     await writeFile(join(dir, 'initrd.img'), 'initrd bytes');
     const spec = defaultSpec({

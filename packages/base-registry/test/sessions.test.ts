@@ -1,13 +1,12 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { openBaseRegistry, openSessionStore } from '../src/index.js';
 
 describe('sessions table', () => {
   it('migrates a version-1 database and keeps its bases table', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'sessions-'));
+    const home = testTempDir('sessions-');
     const db = new Database(join(home, 'registry.db'));
     db.exec(`CREATE TABLE bases (id TEXT PRIMARY KEY, label TEXT, created_at TEXT NOT NULL, added_at TEXT NOT NULL,
       disk_bytes INTEGER NOT NULL, memory_bytes INTEGER NOT NULL, qemu_version TEXT NOT NULL,
@@ -23,7 +22,7 @@ describe('sessions table', () => {
   });
 
   it('records, updates, lists by state and prunes final rows', async () => {
-    const home = join(await mkdtemp(join(tmpdir(), 'sessions-')), 'new-home');
+    const home = join(testTempDir('sessions-'), 'new-home');
     let clock = new Date('2026-01-01T00:00:00Z');
     const store = openSessionStore({ home, now: () => clock });
     const registry = await openBaseRegistry({ home }); // both on one database at once

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   CHUNK_INDEX_HEADER_SIZE,
   type ChunkIndex,
@@ -11,12 +12,9 @@ import {
   readChunkIndex,
   writeChunkIndex,
 } from '../src/index.js';
-import { useTempDir } from './helpers.js';
-
-const tempDir = useTempDir();
 
 async function written(index: ChunkIndex): Promise<{ file: string; bytes: Buffer }> {
-  const file = join(await tempDir(), 'index.bin');
+  const file = join(testTempDir('cloudlet-delta-'), 'index.bin');
   await writeChunkIndex(file, index);
   return { file, bytes: await readFile(file) };
 }
@@ -31,7 +29,7 @@ async function failure(file: string): Promise<ChunkIndexError> {
 }
 
 async function expectCode(bytes: Uint8Array, code: ChunkIndexErrorCode): Promise<void> {
-  const file = join(await tempDir(), 'bad.bin');
+  const file = join(testTempDir('cloudlet-delta-'), 'bad.bin');
   await writeFile(file, bytes);
   const err = await failure(file);
   expect(err.code).toBe(code);
@@ -74,7 +72,7 @@ describe('chunk index files', () => {
   });
 
   it('replaces an existing file and leaves no temp file behind', async () => {
-    const dir = await tempDir();
+    const dir = testTempDir('cloudlet-delta-');
     const file = join(dir, 'index.bin');
     await writeChunkIndex(file, createChunkIndex('disk', new Uint8Array(randomBytes(64))));
     const second = createChunkIndex('disk', new Uint8Array(randomBytes(96)));
@@ -134,13 +132,13 @@ describe('chunk index files', () => {
   });
 
   it('refuses to write an index whose count and hashes disagree', async () => {
-    const dir = await tempDir();
+    const dir = testTempDir('cloudlet-delta-');
     const lying = { ...createChunkIndex('disk', new Uint8Array(64)), count: 3 };
     await expect(writeChunkIndex(join(dir, 'x'), lying)).rejects.toThrow(RangeError);
   });
 
   it('names the file when it does not exist', async () => {
-    const file = join(await tempDir(), 'missing.bin');
+    const file = join(testTempDir('cloudlet-delta-'), 'missing.bin');
     await expect(readChunkIndex(file)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -1,21 +1,4 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach } from 'vitest';
-
-/** A fresh temp directory per call, removed after the test. */
-export function useTempDir(): () => Promise<string> {
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-  });
-  return async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cloudlet-delta-'));
-    dirs.push(dir);
-    return dir;
-  };
-}
 
 /** Reference sha256 with the slow, obvious API (so the code under test is not its own oracle). */
 export function sha256(bytes: Uint8Array): Uint8Array {

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { type IndexProgress, indexDiskImage, ZERO_CHUNK_HASH } from '../src/index.js';
-import { patternChunk, sha256, useTempDir } from './helpers.js';
-
-const tempDir = useTempDir();
+import { patternChunk, sha256 } from './helpers.js';
 
 /** Single-threaded, obvious hashing of every 4 KiB chunk, the last one zero-padded. */
 function naiveHashes(image: Uint8Array): Uint8Array {
@@ -33,7 +32,7 @@ function realisticImage(chunks: number, tail: number): Uint8Array {
 }
 
 async function imageFile(bytes: Uint8Array): Promise<string> {
-  const file = join(await tempDir(), 'disk.raw');
+  const file = join(testTempDir('cloudlet-delta-'), 'disk.raw');
   await writeFile(file, bytes);
   return file;
 }
@@ -64,7 +63,7 @@ describe('indexDiskImage', () => {
     expect(empty.count).toBe(0);
     expect(empty.byteLength).toBe(0);
 
-    const sparse = join(await tempDir(), 'sparse.raw');
+    const sparse = join(testTempDir('cloudlet-delta-'), 'sparse.raw');
     await writeFile(sparse, patternChunk(1));
     await truncate(sparse, 64 * 4096 * 16);
     const index = await indexDiskImage(sparse, { blockBytes: 64 * 4096 });
@@ -103,7 +102,7 @@ describe('indexDiskImage', () => {
     const file = await imageFile(new Uint8Array(4096));
     await expect(indexDiskImage(file, { blockBytes: 1000 })).rejects.toThrow(RangeError);
     await expect(indexDiskImage(file, { workers: 0 })).rejects.toThrow(RangeError);
-    await expect(indexDiskImage(join(await tempDir(), 'nope.raw'))).rejects.toThrow(/ENOENT/);
+    await expect(indexDiskImage(join(testTempDir('cloudlet-delta-'), 'nope.raw'))).rejects.toThrow(/ENOENT/);
   });
 
   it('leaves the image untouched', async () => {

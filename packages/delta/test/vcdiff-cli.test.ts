@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { createVcdiffCodec, type DeltaCodec } from '../src/index.js';
-import { useTempDir } from './helpers.js';
 
 const hasCli = (() => {
   try {
@@ -24,7 +24,6 @@ function page(seed: number): Uint8Array {
 }
 
 describe.skipIf(!hasCli)('VCDIFF interop with the xdelta3 CLI', () => {
-  const tempDir = useTempDir();
   let codec: DeltaCodec;
   beforeAll(async () => {
     codec = await createVcdiffCodec();
@@ -50,7 +49,7 @@ describe.skipIf(!hasCli)('VCDIFF interop with the xdelta3 CLI', () => {
   ];
 
   it.each(cases)('%s: `xdelta3 -d -s source delta out` rebuilds the target', async (_, target, src) => {
-    const dir = await tempDir();
+    const dir = testTempDir('cloudlet-delta-');
     const delta = codec.encode(target, src);
     await writeFile(join(dir, 'source.bin'), src);
     await writeFile(join(dir, 'delta.vcdiff'), delta);
@@ -65,7 +64,7 @@ describe.skipIf(!hasCli)('VCDIFF interop with the xdelta3 CLI', () => {
   });
 
   it('decodes what the CLI encodes (without secondary compression)', async () => {
-    const dir = await tempDir();
+    const dir = testTempDir('cloudlet-delta-');
     await writeFile(join(dir, 'source.bin'), source);
     await writeFile(join(dir, 'target.bin'), shifted);
     execFileSync('xdelta3', [

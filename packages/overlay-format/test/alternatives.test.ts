@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   type OverlayRecord,
@@ -8,9 +9,9 @@ import {
   PAGE_SIZE,
   type RecordEncoding,
 } from '../src/index.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 
-const dir = tempDir();
+const dir = testTempDir('overlay-format-');
 let n = 0;
 /** A page of one repeated 16-byte line: compresses to almost nothing. */
 const textPage = (i: number) => new Uint8Array(PAGE_SIZE).fill(0x30 + (i % 10));

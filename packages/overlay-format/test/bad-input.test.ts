@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   type OverlayFormatErrorCode,
@@ -10,10 +11,10 @@ import {
   PAGE_SIZE,
   zstdCodec,
 } from '../src/index.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 import { type RawEntry, readZip, writeZip } from './zip-tools.js';
 
-const dir = tempDir();
+const dir = testTempDir('overlay-format-');
 const good = join(dir, 'good.zip');
 let entries: RawEntry[];
 let n = 0;

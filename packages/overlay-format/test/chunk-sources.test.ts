@@ -1,11 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { bufferChunkSource, createOverlayWriter, fileChunkSource, openOverlay } from '../src/index.js';
 import { chunkSourceConformance } from './chunk-source.suite.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 
-const dir = tempDir();
+const dir = testTempDir('overlay-format-');
 let n = 0;
 chunkSourceConformance('file', async (bytes) => {
   const file = join(dir, `source-${n++}.bin`);

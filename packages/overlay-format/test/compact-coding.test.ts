@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { decodeChunkIndex, encodeChunkIndex, type SpaceIndex } from '../src/chunk-index.js';
 import { createOverlayWriter, type OverlayRecord, openOverlay } from '../src/index.js';
 import { decodeRecords, encodeRecord, RecordSteps } from '../src/record-codec.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 
 const space = (pairs: [number, number][]): SpaceIndex => ({
   indexes: Float64Array.from(pairs.map(([i]) => i)),
@@ -99,7 +100,7 @@ describe('record steps', () => {
   });
 
   it('keeps a copied file cheap in a written overlay', async () => {
-    const file = join(tempDir(), 'copies.zip');
+    const file = join(testTempDir('overlay-format-'), 'copies.zip');
     const writer = createOverlayWriter({ file, workers: 0 });
     for (let i = 0; i < 8000; i++)
       await writer.add({ space: 'disk', index: i, encoding: { kind: 'base-disk', index: 100 + i } });

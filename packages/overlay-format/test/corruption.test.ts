@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   bufferChunkSource,
   createOverlayWriter,
@@ -11,9 +12,9 @@ import {
   openOverlay,
   PAGE_SIZE,
 } from '../src/index.js';
-import { manifestFields, plain, tempDir } from './fixtures.js';
+import { manifestFields, plain } from './fixtures.js';
 
-const file = join(tempDir(), 'victim.zip');
+const file = join(testTempDir('overlay-format-'), 'victim.zip');
 let bytes: Buffer;
 let records: OverlayRecord[];
 

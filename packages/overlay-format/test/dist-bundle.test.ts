@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { manifestFields, tempDir } from './fixtures.js';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
+import { manifestFields } from './fixtures.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -11,7 +12,7 @@ const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 // check that path from a plain Node process, not only from TypeScript under vitest.
 describe.skipIf(!existsSync(dist))('the tsup bundle', () => {
   it('writes with worker threads and reads back, from a plain node process', () => {
-    const file = join(tempDir(), 'from-dist.zip');
+    const file = join(testTempDir('overlay-format-'), 'from-dist.zip');
     const script = `
       const m = await import(${JSON.stringify(dist)});
       const w = m.createOverlayWriter({ file: ${JSON.stringify(file)}, workers: 2, targetSegmentBytes: 8192 });
@@ -33,7 +34,7 @@ describe.skipIf(!existsSync(dist))('the tsup bundle', () => {
   }, 40_000);
 
   it("exits when a reader with decompression workers is left open (idle workers are unref'd)", () => {
-    const file = join(tempDir(), 'left-open.zip');
+    const file = join(testTempDir('overlay-format-'), 'left-open.zip');
     const script = `
       const m = await import(${JSON.stringify(dist)});
       const w = m.createOverlayWriter({ file: ${JSON.stringify(file)}, workers: 0 });

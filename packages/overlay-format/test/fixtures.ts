@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseVmSpec } from '@cloudlet/qemu-driver';
 import fc from 'fast-check';
 import type { OverlayManifestFields } from '../src/manifest.js';
@@ -8,10 +5,6 @@ import { type ChunkSpace, type OverlayRecord, PAGE_SIZE } from '../src/records.j
 
 export const MEMORY_PAGES = 4096;
 export const DISK_CHUNKS = 8192;
-
-export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'overlay-format-'));
-}
 
 export function manifestFields(): OverlayManifestFields {
   return {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   httpChunkSource,
@@ -9,7 +10,7 @@ import {
   openOverlay,
 } from '../src/index.js';
 import { chunkSourceConformance } from './chunk-source.suite.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 import { plainServer, rangeServer, serve, stopLastServer } from './http-servers.js';
 
 chunkSourceConformance('http', async (bytes) => httpChunkSource(await serve(rangeServer(bytes))));
@@ -22,7 +23,7 @@ async function collect(overlay: OverlayReader): Promise<OverlayRecord[]> {
 
 describe('httpChunkSource', () => {
   it('reads an overlay over HTTP exactly as from the file', async () => {
-    const file = join(tempDir(), 'served.zip');
+    const file = join(testTempDir('overlay-format-'), 'served.zip');
     const writer = createOverlayWriter({ file, workers: 0, targetSegmentBytes: 256 });
     await writer.add({ space: 'memory', index: 3, encoding: { kind: 'zero' } });
     await writer.add({

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   type OverlayReader,
@@ -11,10 +12,10 @@ import {
   openOverlaySource,
 } from '../src/index.js';
 import { chunkSourceConformance } from './chunk-source.suite.js';
-import { manifestFields, plain, tempDir } from './fixtures.js';
+import { manifestFields, plain } from './fixtures.js';
 import { plainServer, rangeServer, serve } from './http-servers.js';
 
-const dir = tempDir();
+const dir = testTempDir('overlay-format-');
 let n = 0;
 /** A fresh, empty spool directory: the tests check nothing else gets written there. */
 const spoolDir = () => {

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   describeOverlay,
@@ -10,7 +11,7 @@ import {
   xzCodec,
   zstdCodec,
 } from '../src/index.js';
-import { manifestFields, plain, recordLists, tempDir } from './fixtures.js';
+import { manifestFields, plain, recordLists } from './fixtures.js';
 
 async function collect(iterable: AsyncIterable<OverlayRecord>): Promise<OverlayRecord[]> {
   const out: OverlayRecord[] = [];
@@ -19,7 +20,7 @@ async function collect(iterable: AsyncIterable<OverlayRecord>): Promise<OverlayR
 }
 
 describe('writer → reader', () => {
-  const dir = tempDir();
+  const dir = testTempDir('overlay-format-');
   let n = 0;
 
   for (const [codec, workers] of [

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { xzCodec } from '../src/codecs/xz-codec.js';
 import { zstdCodec } from '../src/codecs/zstd-codec.js';
 import { segmentCodecConformance } from './segment-codec.suite.js';
@@ -17,13 +17,11 @@ describe('xz segments', () => {
   it("are plain .xz streams with the x86 filter, which Debian's xz decodes", async () => {
     const data = Buffer.concat([readFileSync(process.execPath).subarray(0, 256 * 1024), randomBytes(4096)]);
     const compressed = await xzCodec().compress(data, 6);
-    const dir = mkdtempSync(join(tmpdir(), 'xz-interop-'));
-    const file = join(dir, 'segment.xz');
+    const file = join(testTempDir('xz-interop-'), 'segment.xz');
     writeFileSync(file, compressed);
     expect(execFileSync('xz', ['--robot', '--list', '-vv', file], { encoding: 'utf8' })).toMatch(
       /--x86 --lzma2=/,
     );
     expect(Buffer.compare(execFileSync('xz', ['-dc', file], { maxBuffer: 1 << 24 }), data)).toBe(0);
-    rmSync(dir, { recursive: true });
   });
 });

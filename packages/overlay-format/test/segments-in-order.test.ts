@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   bufferChunkSource,
   type ChunkSource,
@@ -10,9 +11,9 @@ import {
   openOverlay,
   PAGE_SIZE,
 } from '../src/index.js';
-import { manifestFields, plain, tempDir } from './fixtures.js';
+import { manifestFields, plain } from './fixtures.js';
 
-const file = join(tempDir(), 'many-segments.zip');
+const file = join(testTempDir('overlay-format-'), 'many-segments.zip');
 let bytes: Buffer;
 const written: OverlayRecord[] = [];
 

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   bufferChunkSource,
   type OverlayFormatErrorCode,
@@ -9,7 +10,7 @@ import {
   openOverlay,
   openOverlayUpload,
 } from '../src/index.js';
-import { plain, tempDir } from './fixtures.js';
+import { plain } from './fixtures.js';
 import { pieces, writeUploadFixture } from './upload-fixtures.js';
 import { type RawEntry, readZip, writeZip } from './zip-tools.js';
 
@@ -28,7 +29,7 @@ const failure = (code: OverlayFormatErrorCode, message: RegExp) => ({
   message: expect.stringMatching(message),
 });
 const zipOf = async (list: RawEntry[], patch?: (zip: Buffer) => void) => {
-  const path = join(tempDir(), 'crafted.zip');
+  const path = join(testTempDir('overlay-format-'), 'crafted.zip');
   await writeZip(path, list);
   const out = readFileSync(path);
   patch?.(out);
@@ -36,7 +37,7 @@ const zipOf = async (list: RawEntry[], patch?: (zip: Buffer) => void) => {
 };
 /** Opens `data` as an upload and expects it refused with `code`; the spool directory ends up empty. */
 async function refused(data: Uint8Array, code: OverlayFormatErrorCode, message: RegExp, maxBytes = MAX) {
-  const spoolDir = tempDir();
+  const spoolDir = testTempDir('overlay-format-');
   await expect(openOverlayUpload(pieces(data).body, { spoolDir, maxBytes })).rejects.toMatchObject(
     failure(code, message),
   );
@@ -74,7 +75,7 @@ describe('openOverlayUpload refuses', () => {
       [bytes.length - 10, 'reads'], // in the central directory
       [lastSegment + 100, 'fails'],
     ] as const) {
-      const spoolDir = tempDir();
+      const spoolDir = testTempDir('overlay-format-');
       const upload = await openOverlayUpload(pieces(bytes.subarray(0, cut)).body, {
         spoolDir,
         maxBytes: MAX,
@@ -88,7 +89,7 @@ describe('openOverlayUpload refuses', () => {
       segments: { compressedBytes: number }[];
     };
     const declared = manifest.segments.reduce((n, s) => n + s.compressedBytes, 0);
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const body = pieces(bytes);
     await expect(openOverlayUpload(body.body, { spoolDir, maxBytes: declared })).rejects.toMatchObject(
       failure('too-large', /declares \d+ bytes of entries, above the upload's \d+-byte limit/),
@@ -106,7 +107,7 @@ describe('openOverlayUpload refuses', () => {
   });
 
   it('a body that stops sending for idleTimeoutMs', async () => {
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const upload = await openOverlayUpload(pieces(bytes, { stallAt: bytes.length - 3000 }).body, {
       spoolDir,
       maxBytes: MAX,
@@ -161,7 +162,7 @@ describe('openOverlayUpload refuses', () => {
     const crc = Buffer.from(bytes);
     const name = crc.lastIndexOf(Buffer.from('chunk-index.bin'));
     crc[name - 46 + 16] = (crc[name - 46 + 16] as number) ^ 1;
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const upload = await openOverlayUpload(pieces(crc).body, { spoolDir, maxBytes: MAX });
     await expect(upload.done).rejects.toMatchObject(
       failure('bad-entries', /"chunk-index.bin" differs from its local header/),
@@ -182,7 +183,7 @@ describe('openOverlayUpload refuses', () => {
       damaged.indexOf(Buffer.from('chunk-index.bin')),
     );
     damaged[at + 40] = (damaged[at + 40] as number) ^ 0xff;
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const upload = await openOverlayUpload(pieces(damaged).body, { spoolDir, maxBytes: MAX, workers: 0 });
     const expected = await openOverlay(file).then(async (o) => {
       const r = plain(await o.readSegment(0));

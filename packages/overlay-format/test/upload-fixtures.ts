@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { createOverlayWriter, PAGE_SIZE } from '../src/index.js';
-import { manifestFields, tempDir } from './fixtures.js';
+import { manifestFields } from './fixtures.js';
 
 /** A real overlay from the writer: several memory and disk segments and a blob. */
 export async function writeUploadFixture(): Promise<{ file: string; bytes: Buffer }> {
-  const file = join(tempDir(), 'upload.zip');
+  const file = join(testTempDir('overlay-format-'), 'upload.zip');
   const writer = createOverlayWriter({ file, targetSegmentBytes: 16_384, workers: 0 });
   for (let i = 0; i < 40; i++)
     await writer.add({

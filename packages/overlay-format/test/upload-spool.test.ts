@@ -1,11 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { spoolUpload } from '../src/upload-spool.js';
 import { chunkSourceConformance } from './chunk-source.suite.js';
-import { tempDir } from './fixtures.js';
 import { pieces } from './upload-fixtures.js';
 
-const spoolDir = tempDir();
+const spoolDir = testTempDir('overlay-format-');
 const options = { spoolDir, maxBytes: 1 << 30, idleTimeoutMs: 5000 };
 
 chunkSourceConformance('spoolUpload (reads wait for the body)', (bytes) =>

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { type OverlayReader, type OverlayRecord, openOverlay, openOverlayUpload } from '../src/index.js';
-import { plain, tempDir } from './fixtures.js';
+import { plain } from './fixtures.js';
 import { pieces, writeUploadFixture } from './upload-fixtures.js';
 
 let file: string;
@@ -20,7 +21,7 @@ async function all(reader: OverlayReader): Promise<OverlayRecord[]> {
 
 describe('openOverlayUpload', () => {
   it('reads a segment before the last bytes are sent, and gives the records openOverlay gives on the file', async () => {
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const events: string[] = [];
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {
@@ -64,7 +65,7 @@ describe('openOverlayUpload', () => {
   });
 
   it('keeps the finished spool as keepFile when asked', async () => {
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const keepFile = join(spoolDir, 'kept.zip');
     const upload = await openOverlayUpload(pieces(bytes).body, { spoolDir, maxBytes: MAX, keepFile });
     await upload.done;
@@ -74,7 +75,7 @@ describe('openOverlayUpload', () => {
   });
 
   it('abort() stops the body, rejects waiting reads and removes the spool file', async () => {
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -97,7 +98,7 @@ describe('openOverlayUpload', () => {
   });
 
   it('close() before the end stops the upload and removes the spool file', async () => {
-    const spoolDir = tempDir();
+    const spoolDir = testTempDir('overlay-format-');
     const upload = await openOverlayUpload(pieces(bytes, { stallAt: bytes.length - 10 }).body, {
       spoolDir,
       maxBytes: MAX,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import {
   createOverlayWriter,
   describeOverlay,
@@ -10,7 +11,7 @@ import {
   type SegmentCodec,
   zstdCodec,
 } from '../src/index.js';
-import { DISK_CHUNKS, manifestFields, tempDir } from './fixtures.js';
+import { DISK_CHUNKS, manifestFields } from './fixtures.js';
 import { readZip } from './zip-tools.js';
 
 /** A page that compresses about 2:1, like typical guest memory. */
@@ -20,7 +21,7 @@ function halfRandomPage(): Uint8Array {
   return page;
 }
 
-const dir = tempDir();
+const dir = testTempDir('overlay-format-');
 const leftovers = () => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
 describe('createOverlayWriter', () => {
