@@ -90,8 +90,12 @@ export function waitForOutput(
 }
 
 /** Starts the CLI in the background (as a long-running foreground command), its stdout and stderr in one text. */
-export function spawnCli(args: readonly string[]) {
-  const child = spawn(process.execPath, [cli, ...args]);
+export function spawnCli(args: readonly string[], env?: NodeJS.ProcessEnv) {
+  const child = spawn(
+    process.execPath,
+    [cli, ...args],
+    env === undefined ? {} : { env: { ...process.env, ...env } },
+  );
   const output = { text: '' };
   child.stdout.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output.text += chunk.toString()));

@@ -3,7 +3,6 @@
 // an HTTP URL; the app answers both on the host's forwarded port and here through the ssh tunnel the CLI names.
 // What cannot work remotely is refused with the reason; a SIGKILLed cloudlet leaves nothing on the host.
 import { readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloudletClient } from '@cloudlet/core';
 import type { LibvirtDaemons } from '@cloudlet/qemu-driver';
@@ -11,13 +10,12 @@ import { freePort, qemuMentioning, serveFile, until } from '@cloudlet/test-vms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudletDomains, libvirtForTests } from '../../../packages/qemu-driver/test/libvirt-helpers.js';
 import { type LoopbackSsh, startLoopbackSsh } from '../../../packages/qemu-driver/test/ssh-helpers.js';
+import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { startServer } from '../../server/test/server-process.js';
 import { expectAppRunning } from './app-running.js';
 import { runCli, spawnCli } from './run-cli.js';
 import { twoCloudlets } from './synthesis-acceptance.js';
 
-/** This side's run folders (the tunnelled sockets of a VM on the host). */
-const localRunFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('cloudlet-vm-'));
 /** The host's socket folders (the backend's default parent, /tmp on the host, whatever TMPDIR says here). */
 const hostFolders = async () => (await readdir('/tmp')).filter((n) => n.startsWith('cloudlet-host-'));
 
@@ -105,8 +103,10 @@ describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () 
   });
 
   it('a SIGKILLed cloudlet: the guard on the host kills its QEMU and libvirt drops the domain', async () => {
-    const runFoldersBefore = await localRunFolders();
-    const { child, output, seen } = spawnCli(['--home', homeB, 'synthesis', id, overlay, ...remote()]);
+    const ownTmp = testTempDir('cli-ssh-kill-'); // other test files' VMs make run folders in the shared one
+    const { child, output, seen } = spawnCli(['--home', homeB, 'synthesis', id, overlay, ...remote()], {
+      TMPDIR: ownTmp,
+    });
     await seen('press Ctrl-C');
     await expectAppRunning(port);
     expect(await cloudletDomains(daemons.uri, work)).toHaveLength(1);
@@ -120,9 +120,7 @@ describe('cloudlet --backend libvirt --connect qemu+ssh:// (a remote host)', () 
     expect(output.text).toContain('press Ctrl-C');
     await rm(join(homeB, 'synthesis'), { recursive: true, force: true }); // the dead CLI's VM folder
     // A SIGKILLed Node runs no code: its local run folder (the tunnelled sockets) stays, as with the qemu backend.
-    const left = (await localRunFolders()).filter((n) => !runFoldersBefore.includes(n));
-    expect(left).toHaveLength(1);
-    await rm(join(tmpdir(), left[0] ?? ''), { recursive: true, force: true });
+    expect((await readdir(ownTmp)).filter((n) => n.startsWith('cloudlet-vm-'))).toHaveLength(1);
     await until(
       async () => (await hostFolders()).every((n) => foldersBefore.includes(n)),
       "the host's socket folder removed",
