@@ -27,17 +27,7 @@ async function compress(codec, level, data) {
     return zstd.compress(data, { compressionLevel: level, checksumFlag: true });
   }
   lzma ??= require(workerData.lzmaPath);
-  return new Promise((resolve, reject) => {
-    const encoder = lzma.createStream('streamEncoder', {
-      filters: [{ id: lzma.FILTER_X86 }, { id: lzma.FILTER_LZMA2, options: { preset: level } }],
-      check: lzma.CHECK_CRC32,
-    });
-    const parts = [];
-    encoder.on('data', (part) => parts.push(part));
-    encoder.on('error', reject);
-    encoder.on('end', () => resolve(Buffer.concat(parts)));
-    encoder.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
+  return lzma.compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { preset: level });
 }
 function zstdDecompress(data, expectedSize) {
   zstdBinding ??= require(workerData.zstdBindingPath);

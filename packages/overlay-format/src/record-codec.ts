@@ -8,6 +8,7 @@ import {
   type RecordKind,
 } from './records.js';
 import { ByteReader, writeVarint } from './varint.js';
+import { decodeX86Branches, encodeX86Branches } from './x86-branches.js';
 
 /*
  * Wire form of one record (docs/overlay-format.md, "Records"):
@@ -15,7 +16,8 @@ import { ByteReader, writeVarint } from './varint.js';
  *          bit 5 (self only) referenced space is disk; bits 6-7 zero
  *   varint step of the chunk index (below)
  *   then by kind: zero → nothing; base-memory/base-disk/self → varint step of the referenced index;
- *   xor/vcdiff/raw → varint payload length, payload (raw: exactly PAGE_SIZE)
+ *   xor/vcdiff/raw → varint payload length, payload (raw: exactly PAGE_SIZE, its x86 branches encoded from
+ *   the chunk's address, index × PAGE_SIZE: x86-branches.ts)
  * A step is zigzag(value − (previous value + 1)): the chunk index against the segment's previous record's,
  * a reference against the previous reference of the same kind (and space, for self). Runs of consecutive
  * chunks and of consecutive references — a copied file — are runs of zero bytes, which the segment codec
@@ -125,6 +127,8 @@ export function encodeRecord(record: OverlayRecord, out: Uint8Array, at: number,
   if (payload !== undefined) {
     i = writeVarint(out, i, payload.length);
     out.set(payload, i);
+    if (encoding.kind === 'raw')
+      encodeX86Branches(out.subarray(i, i + payload.length), record.index * PAGE_SIZE);
     i += payload.length;
   }
   return i;
@@ -140,7 +144,7 @@ export interface RecordBounds {
 
 /**
  * Decodes a whole segment. Payloads are views into `bytes` (no copy: the reader decompresses each
- * segment into a fresh buffer, which the records then keep alive). Throws 'bad-record' on anything malformed, out of range, in the wrong space, or if the
+ * segment into a fresh buffer, which the records then keep alive); raw pages are restored there in place. Throws 'bad-record' on anything malformed, out of range, in the wrong space, or if the
  * count differs from `expectedCount`.
  */
 export function decodeRecords(
@@ -163,7 +167,9 @@ export function decodeRecords(
     const index = steps.indexFrom(reader.varint());
     if (index < 0 || index >= limit(space))
       throw reader.fail(`has ${space} index ${index} outside 0..${limit(space) - 1}`);
-    records.push({ space, index, encoding: decodeEncoding(reader, { kind, flags, steps }, bounds, limit) });
+    const encoding = decodeEncoding(reader, { kind, flags, steps }, bounds, limit);
+    if (encoding.kind === 'raw') decodeX86Branches(encoding.data, index * PAGE_SIZE);
+    records.push({ space, index, encoding });
   }
   if (records.length !== expected.count)
     throw reader.fail(`holds ${records.length} records, the manifest says ${expected.count}`);

@@ -141,14 +141,17 @@ describe('openOverlay refuses', () => {
       code: 'bad-manifest',
       message: expect.stringMatching(/fails the schema: base/),
     });
-    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 3)))).toMatchObject({
+    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 4)))).toMatchObject({
       code: 'bad-manifest',
-      message: expect.stringMatching(/formatVersion 3 is not supported \(this reader knows 2\)$/),
+      message: expect.stringMatching(/formatVersion 4 is not supported \(this reader knows 3\)$/),
     });
-    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 1)))).toMatchObject({
-      code: 'bad-manifest',
-      message: expect.stringMatching(/formatVersion 1 is not supported .*an older cloudlet wrote it/),
-    });
+    for (const older of [1, 2])
+      expect(await openBad(withManifest(entries, (m) => (m.formatVersion = older)))).toMatchObject({
+        code: 'bad-manifest',
+        message: expect.stringMatching(
+          new RegExp(`formatVersion ${older} is not supported .*an older cloudlet wrote it`),
+        ),
+      });
     expect(await openBad(withManifest(entries, (m) => (m.unknownField = 1)))).toMatchObject({
       code: 'bad-manifest',
     });

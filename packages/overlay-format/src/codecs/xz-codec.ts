@@ -39,32 +39,13 @@ function decompressCapped(data: Uint8Array, expectedSize: number): Promise<Uint8
   });
 }
 
-/**
- * One .xz stream: the x86 branch filter, then LZMA2 at `preset`. The filter turns relative call and jump
- * targets into absolute ones, so repeated calls to one function look alike: the page cache of binaries is
- * most of what a new app leaves in memory (server-app overlay −4.2 %, no segment worse by more than 4 %,
- * same time; docs/decisions.md). Any xz decoder reads it: the filter chain is in the block header.
- */
-function compressX86(data: Uint8Array, preset: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const encoder = lzma.createStream('streamEncoder', {
-      filters: [{ id: lzma.FILTER_X86 }, { id: lzma.FILTER_LZMA2, options: { preset } }],
-      check: lzma.CHECK_CRC32,
-    });
-    const parts: Buffer[] = [];
-    encoder.on('data', (part: Buffer) => parts.push(part));
-    encoder.on('error', reject);
-    encoder.on('end', () => resolve(Buffer.concat(parts)));
-    encoder.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
-}
-
 /** xz via lzma-native (liblzma 5.2.3): smaller than zstd at high presets, many times slower. */
 export function xzCodec(): SegmentCodec {
   return markBuiltin({
     name: 'xz',
     defaultLevel: 6,
-    compress: compressX86,
+    compress: async (data, level) =>
+      lzma.compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { preset: level }),
     decompress: decompressCapped,
   });
 }
