@@ -1,7 +1,7 @@
 // The x86 branch transform of raw pages (format 3, docs/overlay-format.md "Raw pages"). A new app's binaries
 // are much of its overlay (the page cache of what it installed), and their CALL/JMP rel32 operands differ at
 // every call site of one function; written as targets from the page's address they repeat, which zstd and xz
-// find: the server-app overlay −3.7 % with zstd, and −0.7 % against xz's own x86 filter on whole segments,
+// find: the server-app overlay −3.6 % with zstd, and −1.0 % against xz's own x86 filter on whole segments,
 // which cannot know where a page sits (docs/decisions.md). Our own scheme, not xz's BCJ: simpler, and
 // provably reversible one page at a time.
 //

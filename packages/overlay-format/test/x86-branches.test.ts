@@ -6,6 +6,8 @@ import { decodeRecords, encodeRecord, RecordSteps } from '../src/record-codec.js
 import { decodeX86Branches, encodeX86Branches } from '../src/x86-branches.js';
 
 const PAGE = 4096;
+/** The node binary's .text: x86-64 code that is always at hand (read once, ~40 MB). */
+const nodeCode = largestCodeSection(readFileSync(process.execPath));
 const encoded = (bytes: number[], address: number) => {
   const page = Uint8Array.from(bytes);
   encodeX86Branches(page, address);
@@ -73,7 +75,7 @@ describe('x86 branch transform of raw pages', () => {
   });
 
   it('makes x86-64 code compress smaller (2 MiB of the node binary, as 4 KiB pages)', async () => {
-    const code = largestCodeSection(readFileSync(process.execPath)).subarray(0, 2 << 20);
+    const code = nodeCode.subarray(0, 2 << 20);
     const filtered = Uint8Array.from(code);
     for (let at = 0; at < filtered.length; at += PAGE)
       encodeX86Branches(filtered.subarray(at, at + PAGE), at);
@@ -87,9 +89,7 @@ describe('x86 branch transform of raw pages', () => {
 describe('raw records', () => {
   it('carry the page transformed from its address on the wire, and decode to the page', () => {
     const pages = [0, 1].map((i) => {
-      const page = Uint8Array.from(
-        largestCodeSection(readFileSync(process.execPath)).subarray(i * PAGE, (i + 1) * PAGE),
-      );
+      const page = Uint8Array.from(nodeCode.subarray(i * PAGE, (i + 1) * PAGE));
       return { space: 'disk' as const, index: 70_000 + i, encoding: { kind: 'raw' as const, data: page } };
     });
     const wire = new Uint8Array(2 * (PAGE + 16));
