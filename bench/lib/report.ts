@@ -185,8 +185,8 @@ export function renderResults(r: BenchResults): string {
     ),
     '',
     '**With `--codec xz`** (one more overlay of the same workload made with `cloudlet overlay --codec xz`: xz -6 ' +
-      'segments with the x86 filter, docs/decisions.md; the default stays ' +
-      "zstd-9 for synthesis speed). Decompress-only as above; creation = its wall time (and against ours' median).",
+      'segments, plain LZMA2, docs/decisions.md; the default stays ' +
+      "zstd-19 for synthesis speed). Decompress-only as above; creation = its wall time (and against ours' median).",
     '',
     table(
       [

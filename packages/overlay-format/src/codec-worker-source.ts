@@ -1,8 +1,10 @@
+import { INCOMPRESSIBLE_SAVING, PROBE_LEVEL } from './codecs/zstd-codec.js';
+
 /**
  * Source of the codec worker, run with `new Worker(source, { eval: true })`: a string because the
  * package is bundled into one dist/index.js and also run from TypeScript source (vitest), where no
  * worker file path works for both. Module paths come resolved from the parent (an eval worker resolves
- * `require` from the process cwd). Mirrors zstdCodec/xzCodec exactly (compress, and the capped
+ * `require` from the process cwd). Mirrors zstdCodec/xzCodec exactly (compress with zstd's incompressible probe, and the capped
  * decompression); test/codec-pool.test.ts runs the codec conformance suite through this worker.
  *
  * Message in:  { id, op: 'compress', codec: 'zstd' | 'xz', level, data }          (data transferred)
@@ -24,7 +26,10 @@ const corrupt = (codec, why) => new Typed('bad-compressed-data', codec + ' data 
 async function compress(codec, level, data) {
   if (codec === 'zstd') {
     zstd ??= require(workerData.zstdPath);
-    return zstd.compress(data, { compressionLevel: level, checksumFlag: true });
+    const at = (l) => zstd.compress(data, { compressionLevel: l, checksumFlag: true });
+    if (level <= ${PROBE_LEVEL}) return at(level);
+    const probe = at(${PROBE_LEVEL});
+    return probe.length >= data.length * (1 - ${INCOMPRESSIBLE_SAVING}) ? probe : at(level);
   }
   lzma ??= require(workerData.lzmaPath);
   return lzma.compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { preset: level });

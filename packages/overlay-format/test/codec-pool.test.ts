@@ -24,6 +24,21 @@ function pooled(codec: SegmentCodec, level: number): SegmentCodec {
 segmentCodecConformance(pooled(zstdCodec(), 3), 3);
 segmentCodecConformance(pooled(xzCodec(), 1), 1);
 
+describe('a codec pool compressing', () => {
+  const pool = createCodecPool(zstdCodec(), 2, 19);
+  pools.push(pool);
+  beforeAll(() => pool.booted);
+  const text = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `row ${i} ${i * 31}`).join('\n'));
+
+  it.each([
+    ['incompressible data (the level-1 probe)', randomBytes(100_000)],
+    ['compressible data', text],
+  ])('writes what zstdCodec writes on %s', async (_, data) => {
+    const expected = await zstdCodec().compress(data, 19);
+    expect(Buffer.from(await pool.compress(new Uint8Array(data))).equals(expected)).toBe(true);
+  });
+});
+
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 describe.each([0, 2])('createCodecPool decompress (%i workers)', (workers) => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compress } from 'zstd-napi';
 import { testTempDir } from '../../../test-vms/support/temp-dir.js';
 import { xzCodec } from '../src/codecs/xz-codec.js';
 import { zstdCodec } from '../src/codecs/zstd-codec.js';
@@ -23,5 +24,28 @@ describe('xz segments', () => {
       /\t--lzma2=dict=[0-9]+[KM]iB$/m,
     );
     expect(Buffer.compare(execFileSync('xz', ['-dc', file], { maxBuffer: 1 << 24 }), data)).toBe(0);
+  });
+});
+
+describe('zstd segments', () => {
+  const zstdAt = (data: Uint8Array, level: number) =>
+    compress(data, { compressionLevel: level, checksumFlag: true });
+  const code = readFileSync(process.execPath).subarray(0, 512 * 1024);
+
+  it('default to level 19', () => {
+    expect(zstdCodec().defaultLevel).toBe(19);
+  });
+
+  it("are level 1's frame where level 1 saves under 2 % (the search of a high level would find nothing)", async () => {
+    const random = randomBytes(256 * 1024);
+    const out = await zstdCodec().compress(random, 19);
+    expect(Buffer.from(out).equals(zstdAt(random, 1))).toBe(true);
+    expect(Buffer.from(await zstdCodec().decompress(out, random.length)).equals(random)).toBe(true);
+  });
+
+  it('are the asked level where the data compresses', async () => {
+    const out = await zstdCodec().compress(code, 19);
+    expect(Buffer.from(out).equals(zstdAt(code, 19))).toBe(true);
+    expect(out.length).toBeLessThan(zstdAt(code, 1).length);
   });
 });

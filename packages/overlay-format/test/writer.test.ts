@@ -176,7 +176,7 @@ describe('describeOverlay', () => {
     expect(info).toMatchObject({
       formatVersion: 3,
       baseId: 'ab'.repeat(32),
-      codec: 'zstd level 9',
+      codec: 'zstd level 19',
       vm: { memoryPages: 4096, memoryBytes: 4096 * PAGE_SIZE },
       uncompressedBytes: 4100 + 3,
       blobs: [{ name: 'prologue', uncompressedBytes: 100 }],

@@ -42,7 +42,7 @@ export function registerOverlay(program: Command): void {
         .choices(['zstd', 'xz'])
         .default('zstd'),
     )
-    .option('--level <n>', 'compression level (zstd 1-19, default 9; xz 0-9, default 6)', positiveInt)
+    .option('--level <n>', 'compression level (zstd 1-19, default 19; xz 0-9, default 6)', positiveInt)
     .addOption(
       new Option('--delta <mode>', 'per-chunk delta against the base')
         .choices(['auto', 'xor', 'vcdiff', 'none'])
