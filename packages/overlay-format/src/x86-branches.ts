@@ -1,18 +1,26 @@
-// The x86 branch transform of raw pages (format 3, docs/overlay-format.md "Raw pages"). A new app's binaries
-// are much of its overlay (the page cache of what it installed), and their CALL/JMP rel32 operands differ at
-// every call site of one function; written as targets from the page's address they repeat, which zstd and xz
-// find: the server-app overlay −3.6 % with zstd, and −1.0 % against xz's own x86 filter on whole segments,
-// which cannot know where a page sits (docs/decisions.md). Our own scheme, not xz's BCJ: simpler, and
+// The x86 address transform of raw pages (format 4, docs/overlay-format.md "Raw pages"). A new app's binaries
+// are much of its overlay (the page cache of what it installed), and their relative operands differ at every
+// place that names one function or variable; written as targets from the page's address they repeat, which
+// zstd and xz find (docs/decisions.md). Our own scheme, not xz's BCJ: it knows where a page sits, and it is
 // provably reversible one page at a time.
 //
-// A candidate is E8/E9 at offset i (i + 5 ≤ page length) whose operand's top byte is 00 or FF (a target
-// within ±16 MiB). It is converted unless an unconverted E8/E9 lies in the 3 bytes before: that one's operand
-// top byte would be rewritten, and the decoder, which sees the rewritten byte, would decide otherwise.
-// Targets are kept modulo 2^25 and written back with a 00/FF top byte, so the decoder sees a candidate
-// exactly where the encoder converted one.
+// Converted: the rel32 of CALL/JMP (E8/E9) and the disp32 of RIP-relative MOV/LEA with REX.W
+// (48/4C, 8B/8D, ModRM 00 reg 101), when the operand's top byte is 00 or FF (a target within ±16 MiB).
+// Targets are kept modulo 2^25 and written back with a 00/FF top byte, so the decoder, scanning the same way,
+// finds a candidate exactly where the encoder converted one and skips the same operand. What could differ is a
+// byte the encoder looked at and left alone, rewritten by a later operand: only an unconverted candidate's top
+// byte can be (the opcode and ModRM bytes a mismatch stops at cannot begin a converted instruction), so no
+// operand is converted that covers one.
 
 const TARGET_BITS = 25;
 const ADDRESS_PERIOD = 2 ** TARGET_BITS;
+
+const NOT_AN_OPCODE = 0;
+const REL32_AFTER_OPCODE = 1; // E8 call, E9 jmp
+const REX_W_PREFIX = 2; // 48 / 4C: RIP-relative MOV/LEA if 8B/8D and ModRM 00 reg 101 follow
+const FIRST_BYTE = new Uint8Array(256);
+FIRST_BYTE[0xe8] = FIRST_BYTE[0xe9] = REL32_AFTER_OPCODE;
+FIRST_BYTE[0x48] = FIRST_BYTE[0x4c] = REX_W_PREFIX;
 
 /** Rewrites `page` in place: each converted operand becomes its target, counted from `address`. */
 export function encodeX86Branches(page: Uint8Array, address: number): void {
@@ -26,37 +34,41 @@ export function decodeX86Branches(page: Uint8Array, address: number): void {
 
 function transform(bytes: Uint8Array, address: number, direction: 1 | -1): void {
   const origin = address % ADDRESS_PERIOD;
-  const last = bytes.length - 5;
-  let unconverted = -4;
-  // indexOf is native (memchr): most bytes are no opcode, and a JS loop over each one was 3x slower.
-  let nextE8 = bytes.indexOf(0xe8);
-  let nextE9 = bytes.indexOf(0xe9);
-  for (;;) {
-    const i = nextE8 < 0 ? nextE9 : nextE9 < 0 ? nextE8 : Math.min(nextE8, nextE9);
-    if (i < 0 || i > last) return;
-    let resume = i + 1;
-    const top = bytes[i + 4] as number;
-    if ((top !== 0x00 && top !== 0xff) || i - unconverted <= 3) unconverted = i;
-    else {
-      rewrite(bytes, i, direction * (origin + i + 5));
-      resume = i + 5;
-    }
-    if (nextE8 >= 0 && nextE8 < resume) nextE8 = bytes.indexOf(0xe8, resume);
-    if (nextE9 >= 0 && nextE9 < resume) nextE9 = bytes.indexOf(0xe9, resume);
+  const length = bytes.length;
+  let leftAlone = -1; // the last top byte of an unconverted candidate: no operand may cover it
+  for (let i = 0; i + 5 <= length; i++) {
+    if (FIRST_BYTE[bytes[i] as number] === NOT_AN_OPCODE) continue;
+    const operand = operandAt(bytes, i, length);
+    if (operand < 0) continue;
+    const top = bytes[operand + 3];
+    if ((top === 0x00 || top === 0xff) && operand > leftAlone) {
+      rewrite(bytes, operand, direction * (origin + operand + 4));
+      i = operand + 3; // the loop's i++ steps past the operand
+    } else leftAlone = operand + 3;
   }
 }
 
-/** Adds `shift` to the operand after the opcode at `i` and keeps the low 25 bits, sign-extended. */
-function rewrite(bytes: Uint8Array, i: number, shift: number): void {
+/** Where the 4-byte operand of a candidate instruction at `i` starts, or -1. */
+function operandAt(bytes: Uint8Array, i: number, length: number): number {
+  const kind = FIRST_BYTE[bytes[i] as number];
+  if (kind === REL32_AFTER_OPCODE) return i + 1;
+  if (kind !== REX_W_PREFIX || i + 7 > length) return -1;
+  const opcode = bytes[i + 1];
+  if (opcode !== 0x8b && opcode !== 0x8d) return -1;
+  return ((bytes[i + 2] as number) & 0xc7) === 0x05 ? i + 3 : -1;
+}
+
+/** Adds `shift` to the operand at `at` and keeps the low 25 bits, sign-extended. */
+function rewrite(bytes: Uint8Array, at: number, shift: number): void {
   const operand =
-    (bytes[i + 1] as number) |
-    ((bytes[i + 2] as number) << 8) |
-    ((bytes[i + 3] as number) << 16) |
-    ((bytes[i + 4] as number) << 24);
+    (bytes[at] as number) |
+    ((bytes[at + 1] as number) << 8) |
+    ((bytes[at + 2] as number) << 16) |
+    ((bytes[at + 3] as number) << 24);
   // |operand| < 2^24 and |shift| < 2^25 + a page: the sum fits in 32 bits before the sign extension.
   const result = ((operand + shift) << (32 - TARGET_BITS)) >> (32 - TARGET_BITS);
-  bytes[i + 1] = result & 0xff;
-  bytes[i + 2] = (result >>> 8) & 0xff;
-  bytes[i + 3] = (result >>> 16) & 0xff;
-  bytes[i + 4] = (result >>> 24) & 0xff;
+  bytes[at] = result & 0xff;
+  bytes[at + 1] = (result >>> 8) & 0xff;
+  bytes[at + 2] = (result >>> 16) & 0xff;
+  bytes[at + 3] = (result >>> 24) & 0xff;
 }

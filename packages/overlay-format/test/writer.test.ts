@@ -174,7 +174,7 @@ describe('describeOverlay', () => {
     const { manifest } = await writer.finish(manifestFields());
     const info = describeOverlay(manifest);
     expect(info).toMatchObject({
-      formatVersion: 3,
+      formatVersion: 4,
       baseId: 'ab'.repeat(32),
       codec: 'zstd level 19',
       vm: { memoryPages: 4096, memoryBytes: 4096 * PAGE_SIZE },

@@ -14,12 +14,19 @@ const encoded = (bytes: number[], address: number) => {
   return [...page];
 };
 
-// Bytes rich in what the transform looks at: opcodes E8/E9 and operand top bytes 00/FF.
+// Bytes rich in what the transform looks at: opcodes E8/E9, REX.W MOV/LEA with RIP-relative ModRM bytes,
+// operand top bytes 00/FF.
 const branchyBytes = fc.uint8Array({ minLength: 0, maxLength: 600 }).chain((noise) =>
   fc
-    .array(fc.tuple(fc.nat(Math.max(0, noise.length - 1)), fc.constantFrom(0xe8, 0xe9, 0x00, 0xff)), {
-      maxLength: 200,
-    })
+    .array(
+      fc.tuple(
+        fc.nat(Math.max(0, noise.length - 1)),
+        fc.constantFrom(0xe8, 0xe9, 0x48, 0x4c, 0x8b, 0x8d, 0x05, 0x3d, 0x00, 0xff),
+      ),
+      {
+        maxLength: 200,
+      },
+    )
     .map((sets) => {
       const bytes = Uint8Array.from(noise);
       for (const [at, value] of sets) bytes[at] = value;
@@ -52,6 +59,25 @@ describe('x86 branch transform of raw pages', () => {
     expect(encoded([0xe8, 0, 0, 0, 0], 2 ** 24)).toEqual([0xe8, 0x05, 0x00, 0x00, 0xff]);
   });
 
+  it('writes a RIP-relative MOV/LEA with REX.W as its target', () => {
+    // lea rax, [rip+0] at offset 0 of the page at 0x1000: the next instruction, 0x1007.
+    expect(encoded([0x48, 0x8d, 0x05, 0, 0, 0, 0], 0x1000)).toEqual([
+      0x48, 0x8d, 0x05, 0x07, 0x10, 0x00, 0x00,
+    ]);
+    // mov r15, [rip−16] at offset 1 (REX.WR 4C, ModRM 00 111 101): target 8 − 16 = −8, modulo 2^25.
+    expect(encoded([0x90, 0x4c, 0x8b, 0x3d, 0xf0, 0xff, 0xff, 0xff], 0)).toEqual([
+      0x90, 0x4c, 0x8b, 0x3d, 0xf8, 0xff, 0xff, 0xff,
+    ]);
+    // Not RIP-relative (ModRM 01 000 101: [rbp+disp8]), not MOV/LEA (48 89 is a store), no REX.W (8B 05):
+    // left alone.
+    for (const bytes of [
+      [0x48, 0x8b, 0x45, 0, 0, 0, 0],
+      [0x48, 0x89, 0x05, 0, 0, 0, 0],
+      [0x8b, 0x05, 0, 0, 0, 0, 0],
+    ])
+      expect(encoded(bytes, 0x1000)).toEqual(bytes);
+  });
+
   it('makes calls to one function alike, wherever they sit', () => {
     const page = new Uint8Array(PAGE).fill(0x90);
     const target = 0x2345;
@@ -64,6 +90,22 @@ describe('x86 branch transform of raw pages', () => {
     expect(new Set(operands.map(String)).size).toBe(1);
   });
 
+  it('makes loads of one variable alike, wherever they sit', () => {
+    const page = new Uint8Array(PAGE).fill(0x90);
+    const variable = 0x7_0040;
+    for (const [at, opcode] of [
+      [40, 0x8b],
+      [900, 0x8d],
+      [2500, 0x8b],
+    ] as const) {
+      page.set([0x48, opcode, 0x05], at); // mov/lea rax, [rip+disp32]
+      new DataView(page.buffer).setInt32(at + 3, variable - (0x20000 + at + 7), true);
+    }
+    encodeX86Branches(page, 0x20000);
+    const operands = [40, 900, 2500].map((at) => [...page.subarray(at + 3, at + 7)]);
+    expect(new Set(operands.map(String)).size).toBe(1);
+  });
+
   it('leaves an operand alone whose top byte an unconverted opcode just before depends on', () => {
     // E8 at 0 has top byte 0x12 (not a near call); E8 at 2 would rewrite that byte, so it stays.
     const bytes = [0xe8, 0x01, 0xe8, 0x05, 0x12, 0x00, 0x00, 0x90];
@@ -72,6 +114,9 @@ describe('x86 branch transform of raw pages', () => {
     expect(encoded([0xe8, 0x01, 0x02, 0x03, 0x12, 0xe8, 0, 0, 0, 0], 0)).toEqual([
       0xe8, 0x01, 0x02, 0x03, 0x12, 0xe8, 0x0a, 0, 0, 0,
     ]);
+    // The same for a LEA whose displacement's top byte (0x12) a call inside it would rewrite.
+    const lea = [0x48, 0x8d, 0x05, 0x00, 0xe8, 0x00, 0x12, 0x00, 0x00, 0x90];
+    expect(encoded(lea, 0)).toEqual(lea);
   });
 
   it('makes x86-64 code compress smaller (2 MiB of the node binary, as 4 KiB pages)', async () => {
@@ -82,7 +127,7 @@ describe('x86 branch transform of raw pages', () => {
     const zstd = zstdCodec();
     const plain = (await zstd.compress(code, 9)).length;
     const transformed = (await zstd.compress(filtered, 9)).length;
-    expect(transformed).toBeLessThan(0.9 * plain); // measured: −17 %
+    expect(transformed).toBeLessThan(0.9 * plain); // measured: −18 % (calls: its data lies beyond ±16 MiB)
   });
 });
 
