@@ -37,7 +37,7 @@ export function registerOverlay(program: Command): void {
     .addOption(
       new Option(
         '--codec <name>',
-        'segment compression (xz: ~0.75× the bytes of an app, 3-4× slower to decompress)',
+        'segment compression (xz: ~0.9× the bytes of an app, 2-3× slower to decompress)',
       )
         .choices(['zstd', 'xz'])
         .default('zstd'),
