@@ -409,7 +409,9 @@ describe('cloudlet-server (real QEMU, loopback)', () => {
         headers,
         body: big,
       }).catch((e: unknown) => ({ status: -1, body: String(e) }));
-      expect([413, -1]).toContain(answer.status);
+      // A Content-Length above the limit is refused before the body is read; streamed zeros are refused as too
+      // large or as not a zip, whichever the server sees first (a race between the byte count and the parser).
+      expect(i % 2 === 0 ? [413, -1] : [413, 422, -1]).toContain(answer.status);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
     const fdsAfter = openFds(server.pid);
