@@ -37,8 +37,9 @@ function transform(bytes: Uint8Array, address: number, direction: 1 | -1): void 
   const length = bytes.length;
   let leftAlone = -1; // the last top byte of an unconverted candidate: no operand may cover it
   for (let i = 0; i + 5 <= length; i++) {
-    if (FIRST_BYTE[bytes[i] as number] === NOT_AN_OPCODE) continue;
-    const operand = operandAt(bytes, i, length);
+    const kind = FIRST_BYTE[bytes[i] as number] as number;
+    if (kind === NOT_AN_OPCODE) continue;
+    const operand = operandAt(bytes, i, kind, length);
     if (operand < 0) continue;
     const top = bytes[operand + 3];
     if ((top === 0x00 || top === 0xff) && operand > leftAlone) {
@@ -48,9 +49,8 @@ function transform(bytes: Uint8Array, address: number, direction: 1 | -1): void 
   }
 }
 
-/** Where the 4-byte operand of a candidate instruction at `i` starts, or -1. */
-function operandAt(bytes: Uint8Array, i: number, length: number): number {
-  const kind = FIRST_BYTE[bytes[i] as number];
+/** Where the 4-byte operand of a candidate instruction at `i` (its first byte of `kind`) starts, or -1. */
+function operandAt(bytes: Uint8Array, i: number, kind: number, length: number): number {
   if (kind === REL32_AFTER_OPCODE) return i + 1;
   if (kind !== REX_W_PREFIX || i + 7 > length) return -1;
   const opcode = bytes[i + 1];
