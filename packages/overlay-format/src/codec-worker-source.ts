@@ -4,8 +4,9 @@ import { INCOMPRESSIBLE_SAVING, PROBE_LEVEL } from './codecs/zstd-codec.js';
  * Source of the codec worker, run with `new Worker(source, { eval: true })`: a string because the
  * package is bundled into one dist/index.js and also run from TypeScript source (vitest), where no
  * worker file path works for both. Module paths come resolved from the parent (an eval worker resolves
- * `require` from the process cwd). Mirrors zstdCodec/xzCodec exactly (compress with zstd's incompressible probe, and the capped
- * decompression); test/codec-pool.test.ts runs the codec conformance suite through this worker.
+ * `require` from the process cwd). Mirrors zstdCodec/xzCodec exactly (compress with zstd's incompressible
+ * probe, and the capped decompression); test/codec-pool.test.ts runs the codec conformance suite through this
+ * worker and checks its zstd output is byte-identical to zstdCodec's.
  *
  * Message in:  { id, op: 'compress', codec: 'zstd' | 'xz', level, data }          (data transferred)
  *              { id, op: 'decompress', codec, size, sha256?, data }               (sha256 checked first)
