@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { OVERLAY_LIMITS } from './limits.js';
 import { CHUNK_SPACES, PAGE_SIZE, RECORD_KINDS } from './records.js';
 
-export const OVERLAY_FORMAT_VERSION = 4;
+export const OVERLAY_FORMAT_VERSION = 5;
 
 const count = z.number().int().nonnegative();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);

@@ -7,17 +7,19 @@ import {
   type RecordEncoding,
   type RecordKind,
 } from './records.js';
+import { chooseStride, decodeStrideDelta, encodeStrideDelta } from './stride-delta.js';
 import { ByteReader, writeVarint } from './varint.js';
 import { decodeX86Branches, encodeX86Branches } from './x86-branches.js';
 
 /*
  * Wire form of one record (docs/overlay-format.md, "Records"):
  *   byte   flags: bits 0-3 kind code (index in RECORD_KINDS), bit 4 record space is disk,
- *          bit 5 (self only) referenced space is disk; bits 6-7 zero
+ *          bit 5 (self only) referenced space is disk; bit 6 (raw only) the page is stride-coded; bit 7 zero
  *   varint step of the chunk index (below)
  *   then by kind: zero → nothing; base-memory/base-disk/self → varint step of the referenced index;
- *   xor/vcdiff/raw → varint payload length, payload (raw: exactly PAGE_SIZE, its x86 branches encoded from
- *   the chunk's address, index × PAGE_SIZE: x86-branches.ts)
+ *   xor/vcdiff/raw → varint payload length, (stride-coded raw only) varint stride, payload. A raw payload is
+ *   exactly PAGE_SIZE: stride-coded (stride-delta.ts), or else with its x86 branches encoded from the chunk's
+ *   address, index × PAGE_SIZE (x86-branches.ts)
  * A step is zigzag(value − (previous value + 1)): the chunk index against the segment's previous record's,
  * a reference against the previous reference of the same kind (and space, for self). Runs of consecutive
  * chunks and of consecutive references — a copied file — are runs of zero bytes, which the segment codec
@@ -25,6 +27,7 @@ import { decodeX86Branches, encodeX86Branches } from './x86-branches.js';
  */
 const DISK_BIT = 0x10;
 const SELF_DISK_BIT = 0x20;
+const STRIDE_BIT = 0x40;
 const KIND_CODE = new Map<RecordKind, number>(RECORD_KINDS.map((k, i) => [k, i]));
 
 /** Why a record cannot be written, or undefined. */
@@ -124,14 +127,22 @@ export function encodeRecord(record: OverlayRecord, out: Uint8Array, at: number,
   if (key !== undefined)
     i = writeVarint(out, i, steps.referenceStep(key, (encoding as { index: number }).index));
   const payload = payloadOf(encoding);
-  if (payload !== undefined) {
-    i = writeVarint(out, i, payload.length);
+  if (payload === undefined) return i;
+  i = writeVarint(out, i, payload.length);
+  if (encoding.kind !== 'raw') {
     out.set(payload, i);
-    if (encoding.kind === 'raw')
-      encodeX86Branches(out.subarray(i, i + payload.length), record.index * PAGE_SIZE);
-    i += payload.length;
+    return i + payload.length;
   }
-  return i;
+  const stride = chooseStride(payload);
+  if (stride > 0) {
+    out[at] = flags | STRIDE_BIT;
+    i = writeVarint(out, i, stride);
+  }
+  const page = out.subarray(i, i + payload.length);
+  page.set(payload);
+  if (stride > 0) encodeStrideDelta(page, stride);
+  else encodeX86Branches(page, record.index * PAGE_SIZE);
+  return i + payload.length;
 }
 
 /** Chunk counts the indexes in a segment are checked against. */
@@ -160,7 +171,12 @@ export function decodeRecords(
     if (records.length === expected.count) throw reader.fail(`holds more than ${expected.count} records`);
     const flags = reader.byte();
     const kind = RECORD_KINDS[flags & 0x0f];
-    if (kind === undefined || (flags & 0xc0) !== 0 || (kind !== 'self' && (flags & SELF_DISK_BIT) !== 0))
+    if (
+      kind === undefined ||
+      (flags & 0x80) !== 0 ||
+      (kind !== 'self' && (flags & SELF_DISK_BIT) !== 0) ||
+      (kind !== 'raw' && (flags & STRIDE_BIT) !== 0)
+    )
       throw reader.fail(`has a record with bad flags 0x${flags.toString(16)}`);
     const space: ChunkSpace = (flags & DISK_BIT) !== 0 ? 'disk' : 'memory';
     if (space !== expected.space) throw reader.fail(`has a ${space} record in a ${expected.space} segment`);
@@ -168,7 +184,8 @@ export function decodeRecords(
     if (index < 0 || index >= limit(space))
       throw reader.fail(`has ${space} index ${index} outside 0..${limit(space) - 1}`);
     const encoding = decodeEncoding(reader, { kind, flags, steps }, bounds, limit);
-    if (encoding.kind === 'raw') decodeX86Branches(encoding.data, index * PAGE_SIZE);
+    if (encoding.kind === 'raw' && (flags & STRIDE_BIT) === 0)
+      decodeX86Branches(encoding.data, index * PAGE_SIZE);
     records.push({ space, index, encoding });
   }
   if (records.length !== expected.count)
@@ -205,8 +222,14 @@ function decodeEncoding(
       const length = reader.varint();
       if (kind === 'raw' ? length !== PAGE_SIZE : length > MAX_DELTA_BYTES)
         throw reader.fail(`has a ${kind} payload of ${length} bytes`);
-      const payload = reader.take(length);
-      return kind === 'raw' ? { kind, data: payload } : { kind, delta: payload };
+      if (kind !== 'raw') return { kind, delta: reader.take(length) };
+      const strided = (flags & STRIDE_BIT) !== 0;
+      const stride = strided ? reader.varint() : 0;
+      if (strided && (stride === 0 || stride >= PAGE_SIZE))
+        throw reader.fail(`has a raw page with stride ${stride}`);
+      const data = reader.take(length);
+      if (stride > 0) decodeStrideDelta(data, stride);
+      return { kind, data };
     }
   }
 }

@@ -2,8 +2,8 @@ import { encodeRecord, RecordSteps } from './record-codec.js';
 import { type ChunkSpace, MAX_DELTA_BYTES, type OverlayRecord, type RecordEncoding } from './records.js';
 import { addStatistics, emptySpaceStatistics, type SpaceStatistics } from './statistics.js';
 
-/** Longest wire record: flags, two varints, payload length varint, payload. */
-const MAX_RECORD_BYTES = 1 + 8 + 8 + 4 + MAX_DELTA_BYTES;
+/** Longest wire record: flags, two varints, payload length varint, stride varint, payload. */
+const MAX_RECORD_BYTES = 1 + 8 + 8 + 4 + 2 + MAX_DELTA_BYTES;
 
 /** One way of writing a segment's records: their wire bytes and what they count per kind. */
 export interface SegmentVariant {

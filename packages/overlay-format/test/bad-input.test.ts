@@ -141,11 +141,11 @@ describe('openOverlay refuses', () => {
       code: 'bad-manifest',
       message: expect.stringMatching(/fails the schema: base/),
     });
-    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 5)))).toMatchObject({
+    expect(await openBad(withManifest(entries, (m) => (m.formatVersion = 6)))).toMatchObject({
       code: 'bad-manifest',
-      message: expect.stringMatching(/formatVersion 5 is not supported \(this reader knows 4\)$/),
+      message: expect.stringMatching(/formatVersion 6 is not supported \(this reader knows 5\)$/),
     });
-    for (const older of [1, 2, 3])
+    for (const older of [1, 2, 3, 4])
       expect(await openBad(withManifest(entries, (m) => (m.formatVersion = older)))).toMatchObject({
         code: 'bad-manifest',
         message: expect.stringMatching(

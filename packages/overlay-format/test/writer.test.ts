@@ -174,7 +174,7 @@ describe('describeOverlay', () => {
     const { manifest } = await writer.finish(manifestFields());
     const info = describeOverlay(manifest);
     expect(info).toMatchObject({
-      formatVersion: 4,
+      formatVersion: 5,
       baseId: 'ab'.repeat(32),
       codec: 'zstd level 19',
       vm: { memoryPages: 4096, memoryBytes: 4096 * PAGE_SIZE },
